@@ -1,0 +1,1 @@
+//! RADIUS codec.
