@@ -69,7 +69,11 @@ impl Imsi {
             return Err(ValidationError::invalid("imsi", s, "must be digits only"));
         }
         if !(14..=15).contains(&s.len()) {
-            return Err(ValidationError::invalid("imsi", s, "must be 14 or 15 digits"));
+            return Err(ValidationError::invalid(
+                "imsi",
+                s,
+                "must be 14 or 15 digits",
+            ));
         }
         let mcc: u16 = s[..3].parse().unwrap_or(0);
         if !is_plausible_mcc(mcc) {
@@ -105,10 +109,18 @@ impl Iccid {
             return Err(ValidationError::invalid("iccid", s, "must be digits only"));
         }
         if !(18..=20).contains(&s.len()) {
-            return Err(ValidationError::invalid("iccid", s, "must be 18 to 20 digits"));
+            return Err(ValidationError::invalid(
+                "iccid",
+                s,
+                "must be 18 to 20 digits",
+            ));
         }
         if !luhn_valid(s) {
-            return Err(ValidationError::invalid("iccid", s, "luhn check digit is wrong"));
+            return Err(ValidationError::invalid(
+                "iccid",
+                s,
+                "luhn check digit is wrong",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -133,7 +145,11 @@ impl Imei {
         }
         match s.len() {
             15 if luhn_valid(s) => Ok(Self(s.to_owned())),
-            15 => Err(ValidationError::invalid("imei", s, "luhn check digit is wrong")),
+            15 => Err(ValidationError::invalid(
+                "imei",
+                s,
+                "luhn check digit is wrong",
+            )),
             16 => Ok(Self(s.to_owned())),
             _ => Err(ValidationError::invalid(
                 "imei",
@@ -233,7 +249,10 @@ mod tests {
 
     #[test]
     fn msisdn_rules() {
-        assert_eq!(Msisdn::parse("+34600111222").unwrap().as_str(), "34600111222");
+        assert_eq!(
+            Msisdn::parse("+34600111222").unwrap().as_str(),
+            "34600111222"
+        );
         assert!(Msisdn::parse("12ab").is_err());
     }
 

@@ -6,12 +6,14 @@
 
 #![forbid(unsafe_code)]
 
+mod auth;
 mod ids;
 mod labels;
 mod luhn;
 mod mcc;
 mod model;
 
+pub use auth::{ApiToken, Role};
 pub use ids::{Iccid, Imei, Imsi, Msisdn};
 pub use labels::{DeviceId, Label, MacAddr, TenantId};
 pub use luhn::{luhn_check_digit, luhn_valid};

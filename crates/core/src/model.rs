@@ -339,7 +339,10 @@ mod tests {
 
     #[test]
     fn enums_parse() {
-        assert_eq!("Quarantined".parse::<DeviceState>().unwrap(), DeviceState::Quarantined);
+        assert_eq!(
+            "Quarantined".parse::<DeviceState>().unwrap(),
+            DeviceState::Quarantined
+        );
         assert!("gone".parse::<DeviceState>().is_err());
         assert_eq!("learn".parse::<ImeiPolicy>().unwrap(), ImeiPolicy::Learn);
     }

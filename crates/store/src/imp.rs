@@ -1,0 +1,1237 @@
+//! The two backends. They run the same statements (both SQLite and PostgreSQL accept `$n`
+//! parameters, `ON CONFLICT ... DO UPDATE` and row-value comparisons), so one macro generates
+//! both implementations; only connection set-up and migrations differ.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ipnet::IpNet;
+use rampart_core::{
+    ApiToken, Device, DeviceId, DeviceRecord, Group, Iccid, Imei, Imsi, Label, MacAddr, Msisdn,
+    Profile, Role, Sim, Tenant, TenantId, Timestamp,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+
+use crate::codec::{
+    imeis_json, ip_key, ips_json, labels_json, net_keys, parse_imeis, parse_ips, parse_labels,
+};
+use crate::{
+    Backend, BatchOutcome, DeviceFilter, Page, PageRequest, RejectedRow, Result, SimFilter, Store,
+    StoreError,
+};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Rows per multi-row statement: keeps every statement under SQLite's 32,766 and PostgreSQL's
+/// 65,535 bound-parameter limits with the widest table (12 columns).
+const CHUNK: usize = 1000;
+
+const DEVICE_COLS: &str = "tenant_id, id, name, profile, state, mac, firmware, tags, groups_, ips, created_at, updated_at";
+const SIM_COLS: &str = "iccid, tenant_id, imsi, msisdn, imei_policy, allowed_imeis, learned_imei, \
+     device_id, created_at, updated_at";
+
+/// The embedded default: one SQLite file in WAL mode.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `rampart.db` under `dir`.
+    pub async fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+        let options = SqliteConnectOptions::new().filename(dir.join("rampart.db"));
+        Self::connect_with(options).await
+    }
+
+    /// Opens a `sqlite:` URL.
+    pub async fn connect_url(url: &str) -> Result<Self> {
+        Self::connect_with(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn connect_with(options: SqliteConnectOptions) -> Result<Self> {
+        // WAL + synchronous=NORMAL: a committed transaction survives a crash of the process
+        // (kill -9); only a power loss can lose the last commits.
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// Shared state on a PostgreSQL server.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Connects with explicit options (tests use a private schema through `search_path`).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn opt_label(s: Option<String>) -> Result<Option<Label>> {
+    s.map(|s| Label::parse(&s)).transpose().map_err(Into::into)
+}
+
+fn parse_enum<T: FromStr<Err = rampart_core::ValidationError>>(s: &str) -> Result<T> {
+    s.parse::<T>().map_err(Into::into)
+}
+
+/// Index rows (labels and addresses) a device should have.
+fn label_rows(d: &Device) -> BTreeSet<(&'static str, String)> {
+    let tags = d.tags.iter().map(|t| ("tag", t.as_str().to_owned()));
+    let groups = d.groups.iter().map(|g| ("group", g.as_str().to_owned()));
+    tags.chain(groups).collect()
+}
+
+fn ip_rows(d: &Device) -> BTreeSet<(Vec<u8>, Vec<u8>)> {
+    d.ips.iter().map(net_keys).collect()
+}
+
+/// Keys under which a network containing `ip` can have been stored: the address masked to
+/// every prefix length of its family.
+fn containing_net_starts(ip: IpAddr) -> Vec<Vec<u8>> {
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (0..=max)
+        .filter_map(|len| IpNet::new(ip, len).ok())
+        .map(|n| ip_key(n.network()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+struct ExistingSim {
+    iccid: String,
+    imsi: String,
+    tenant: String,
+    device: Option<String>,
+}
+
+macro_rules! store_impl {
+    ($store:ident, $db:ty, $backend:expr) => {
+        impl $store {
+            fn device_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Device> {
+                Ok(Device {
+                    tenant: TenantId::parse(&row.try_get::<String, _>("tenant_id")?)?,
+                    id: DeviceId::parse(&row.try_get::<String, _>("id")?)?,
+                    name: row.try_get("name")?,
+                    profile: opt_label(row.try_get("profile")?)?,
+                    state: parse_enum(&row.try_get::<String, _>("state")?)?,
+                    mac: row
+                        .try_get::<Option<String>, _>("mac")?
+                        .map(|m| MacAddr::parse(&m))
+                        .transpose()?,
+                    firmware: row.try_get("firmware")?,
+                    tags: parse_labels(&row.try_get::<String, _>("tags")?)?,
+                    groups: parse_labels(&row.try_get::<String, _>("groups_")?)?,
+                    ips: parse_ips(&row.try_get::<String, _>("ips")?)?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    updated_at: Timestamp(row.try_get("updated_at")?),
+                })
+            }
+
+            fn sim_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Sim> {
+                Ok(Sim {
+                    iccid: Iccid::parse(&row.try_get::<String, _>("iccid")?)?,
+                    tenant: TenantId::parse(&row.try_get::<String, _>("tenant_id")?)?,
+                    imsi: Imsi::parse(&row.try_get::<String, _>("imsi")?)?,
+                    msisdn: row
+                        .try_get::<Option<String>, _>("msisdn")?
+                        .map(|m| Msisdn::parse(&m))
+                        .transpose()?,
+                    imei_policy: parse_enum(&row.try_get::<String, _>("imei_policy")?)?,
+                    allowed_imeis: parse_imeis(&row.try_get::<String, _>("allowed_imeis")?)?,
+                    learned_imei: row
+                        .try_get::<Option<String>, _>("learned_imei")?
+                        .map(|m| Imei::parse(&m))
+                        .transpose()?,
+                    device_id: row
+                        .try_get::<Option<String>, _>("device_id")?
+                        .map(|m| DeviceId::parse(&m))
+                        .transpose()?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    updated_at: Timestamp(row.try_get("updated_at")?),
+                })
+            }
+
+            fn token_from_row(row: &<$db as sqlx::Database>::Row) -> Result<ApiToken> {
+                Ok(ApiToken {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    role: parse_enum::<Role>(&row.try_get::<String, _>("role")?)?,
+                    tenant: row
+                        .try_get::<Option<String>, _>("tenant_id")?
+                        .map(|t| TenantId::parse(&t))
+                        .transpose()?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                })
+            }
+
+            /// Writes device rows (insert, or replace all but `created_at`).
+            async fn upsert_device_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                devices: &[&Device],
+            ) -> Result<()> {
+                for chunk in devices.chunks(CHUNK) {
+                    let mut qb: QueryBuilder<$db> =
+                        QueryBuilder::new(format!("INSERT INTO devices ({DEVICE_COLS}) "));
+                    qb.push_values(chunk, |mut b, d| {
+                        b.push_bind(d.tenant.as_str().to_owned())
+                            .push_bind(d.id.as_str().to_owned())
+                            .push_bind(d.name.clone())
+                            .push_bind(d.profile.as_ref().map(|p| p.as_str().to_owned()))
+                            .push_bind(d.state.as_str())
+                            .push_bind(d.mac.as_ref().map(|m| m.as_str().to_owned()))
+                            .push_bind(d.firmware.clone())
+                            .push_bind(labels_json(&d.tags))
+                            .push_bind(labels_json(&d.groups))
+                            .push_bind(ips_json(&d.ips))
+                            .push_bind(d.created_at.0)
+                            .push_bind(d.updated_at.0);
+                    });
+                    qb.push(
+                        " ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, \
+                         profile = excluded.profile, state = excluded.state, mac = excluded.mac, \
+                         firmware = excluded.firmware, tags = excluded.tags, \
+                         groups_ = excluded.groups_, ips = excluded.ips, \
+                         updated_at = excluded.updated_at",
+                    );
+                    qb.build().execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// Brings the label and address index rows of each device from `old` to `new`.
+            async fn sync_index_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                changes: &[(Option<&Device>, Option<&Device>)],
+            ) -> Result<()> {
+                let mut add_labels: Vec<(String, &'static str, String, String)> = Vec::new();
+                let mut add_ips: Vec<(String, Vec<u8>, Vec<u8>, String)> = Vec::new();
+                for (old, new) in changes {
+                    let dev = match new.or(*old) {
+                        Some(d) => d,
+                        None => continue,
+                    };
+                    let (t, id) = (dev.tenant.as_str(), dev.id.as_str());
+                    let old_l = old.map(label_rows).unwrap_or_default();
+                    let new_l = new.map(label_rows).unwrap_or_default();
+                    let old_i = old.map(ip_rows).unwrap_or_default();
+                    let new_i = new.map(ip_rows).unwrap_or_default();
+                    for (kind, value) in old_l.difference(&new_l) {
+                        sqlx::query(
+                            "DELETE FROM device_labels WHERE tenant_id = $1 AND kind = $2 \
+                             AND value = $3 AND device_id = $4",
+                        )
+                        .bind(t)
+                        .bind(*kind)
+                        .bind(value.as_str())
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    for (start, end) in old_i.difference(&new_i) {
+                        sqlx::query(
+                            "DELETE FROM device_ips WHERE tenant_id = $1 AND net_start = $2 \
+                             AND net_end = $3 AND device_id = $4",
+                        )
+                        .bind(t)
+                        .bind(start.as_slice())
+                        .bind(end.as_slice())
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    for (kind, value) in new_l.difference(&old_l) {
+                        add_labels.push((t.to_owned(), *kind, value.clone(), id.to_owned()));
+                    }
+                    for (start, end) in new_i.difference(&old_i) {
+                        add_ips.push((t.to_owned(), start.clone(), end.clone(), id.to_owned()));
+                    }
+                }
+                for chunk in add_labels.chunks(CHUNK * 2) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO device_labels (tenant_id, kind, value, device_id) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.0.clone())
+                            .push_bind(r.1)
+                            .push_bind(r.2.clone())
+                            .push_bind(r.3.clone());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *conn).await?;
+                }
+                for chunk in add_ips.chunks(CHUNK * 2) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO device_ips (tenant_id, net_start, net_end, device_id) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.0.clone())
+                            .push_bind(r.1.clone())
+                            .push_bind(r.2.clone())
+                            .push_bind(r.3.clone());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            async fn upsert_sim_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                sims: &[&Sim],
+            ) -> Result<()> {
+                for chunk in sims.chunks(CHUNK) {
+                    let mut qb: QueryBuilder<$db> =
+                        QueryBuilder::new(format!("INSERT INTO sims ({SIM_COLS}) "));
+                    qb.push_values(chunk, |mut b, s| {
+                        b.push_bind(s.iccid.as_str().to_owned())
+                            .push_bind(s.tenant.as_str().to_owned())
+                            .push_bind(s.imsi.as_str().to_owned())
+                            .push_bind(s.msisdn.as_ref().map(|m| m.as_str().to_owned()))
+                            .push_bind(s.imei_policy.as_str())
+                            .push_bind(imeis_json(&s.allowed_imeis))
+                            .push_bind(s.learned_imei.as_ref().map(|m| m.as_str().to_owned()))
+                            .push_bind(s.device_id.as_ref().map(|m| m.as_str().to_owned()))
+                            .push_bind(s.created_at.0)
+                            .push_bind(s.updated_at.0);
+                    });
+                    qb.push(
+                        " ON CONFLICT (iccid) DO UPDATE SET imsi = excluded.imsi, \
+                         msisdn = excluded.msisdn, imei_policy = excluded.imei_policy, \
+                         allowed_imeis = excluded.allowed_imeis, device_id = excluded.device_id, \
+                         updated_at = excluded.updated_at",
+                    );
+                    qb.build().execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            async fn fetch_devices_by_id(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &TenantId,
+                ids: &[&str],
+            ) -> Result<HashMap<String, Device>> {
+                let mut out = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(CHUNK * 4) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                        "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = "
+                    ));
+                    qb.push_bind(tenant.as_str().to_owned()).push(" AND id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind((*id).to_owned());
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(&mut *conn).await? {
+                        let d = Self::device_from_row(&row)?;
+                        out.insert(d.id.as_str().to_owned(), d);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn sims_bound_to(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &TenantId,
+                ids: &[&str],
+            ) -> Result<Vec<Sim>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(CHUNK * 4) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                        "SELECT {SIM_COLS} FROM sims WHERE tenant_id = "
+                    ));
+                    qb.push_bind(tenant.as_str().to_owned()).push(" AND device_id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind((*id).to_owned());
+                    }
+                    qb.push(") ORDER BY iccid");
+                    for row in qb.build().fetch_all(&mut *conn).await? {
+                        out.push(Self::sim_from_row(&row)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn existing_sims(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                iccids: &[&str],
+                imsis: &[&str],
+            ) -> Result<Vec<ExistingSim>> {
+                let mut out = Vec::new();
+                for (col, keys) in [("iccid", iccids), ("imsi", imsis)] {
+                    for chunk in keys.chunks(CHUNK * 4) {
+                        let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                            "SELECT iccid, imsi, tenant_id, device_id FROM sims WHERE {col} IN ("
+                        ));
+                        let mut sep = qb.separated(", ");
+                        for k in chunk {
+                            sep.push_bind((*k).to_owned());
+                        }
+                        qb.push(")");
+                        for row in qb.build().fetch_all(&mut *conn).await? {
+                            out.push(ExistingSim {
+                                iccid: row.try_get("iccid")?,
+                                imsi: row.try_get("imsi")?,
+                                tenant: row.try_get("tenant_id")?,
+                                device: row.try_get("device_id")?,
+                            });
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn ensure_tenant(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &TenantId,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(Timestamp::now().0)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn check_device_exists(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &TenantId,
+                id: &DeviceId,
+            ) -> Result<()> {
+                let found = sqlx::query("SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                match found {
+                    Some(_) => Ok(()),
+                    None => Err(StoreError::NotFound(format!("device {id}"))),
+                }
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn put_tenant(&self, tenant: &Tenant) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+                )
+                .bind(tenant.id.as_str())
+                .bind(tenant.name.as_str())
+                .bind(tenant.created_at.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+                let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok(Tenant {
+                        id: TenantId::parse(&r.try_get::<String, _>("id")?)?,
+                        name: r.try_get("name")?,
+                        created_at: Timestamp(r.try_get("created_at")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+                let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Tenant {
+                            id: TenantId::parse(&r.try_get::<String, _>("id")?)?,
+                            name: r.try_get("name")?,
+                            created_at: Timestamp(r.try_get("created_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_profile(&self, p: &Profile) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO profiles (tenant_id, name, description) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id, name) DO UPDATE SET description = excluded.description",
+                )
+                .bind(p.tenant.as_str())
+                .bind(p.name.as_str())
+                .bind(p.description.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_profile(&self, t: &TenantId, name: &Label) -> Result<Option<Profile>> {
+                let row = sqlx::query(
+                    "SELECT description FROM profiles WHERE tenant_id = $1 AND name = $2",
+                )
+                .bind(t.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(Profile {
+                        tenant: t.clone(),
+                        name: name.clone(),
+                        description: r.try_get("description")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn list_profiles(&self, t: &TenantId) -> Result<Vec<Profile>> {
+                let rows = sqlx::query(
+                    "SELECT name, description FROM profiles WHERE tenant_id = $1 ORDER BY name",
+                )
+                .bind(t.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Profile {
+                            tenant: t.clone(),
+                            name: Label::parse(&r.try_get::<String, _>("name")?)?,
+                            description: r.try_get("description")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn delete_profile(&self, t: &TenantId, name: &Label) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM profiles WHERE tenant_id = $1 AND name = $2")
+                    .bind(t.as_str())
+                    .bind(name.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn put_group(&self, g: &Group) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO fleet_groups (tenant_id, name, description) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id, name) DO UPDATE SET description = excluded.description",
+                )
+                .bind(g.tenant.as_str())
+                .bind(g.name.as_str())
+                .bind(g.description.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_group(&self, t: &TenantId, name: &Label) -> Result<Option<Group>> {
+                let row = sqlx::query(
+                    "SELECT description FROM fleet_groups WHERE tenant_id = $1 AND name = $2",
+                )
+                .bind(t.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(Group {
+                        tenant: t.clone(),
+                        name: name.clone(),
+                        description: r.try_get("description")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn list_groups(&self, t: &TenantId) -> Result<Vec<Group>> {
+                let rows = sqlx::query(
+                    "SELECT name, description FROM fleet_groups WHERE tenant_id = $1 ORDER BY name",
+                )
+                .bind(t.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Group {
+                            tenant: t.clone(),
+                            name: Label::parse(&r.try_get::<String, _>("name")?)?,
+                            description: r.try_get("description")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn delete_group(&self, t: &TenantId, name: &Label) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM fleet_groups WHERE tenant_id = $1 AND name = $2")
+                    .bind(t.as_str())
+                    .bind(name.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn insert_device(&self, device: &Device) -> Result<Device> {
+                let mut d = device.clone();
+                d.normalize()?;
+                let now = Timestamp::now();
+                d.created_at = now;
+                d.updated_at = now;
+                let mut tx = self.pool.begin().await?;
+                Self::ensure_tenant(&mut tx, &d.tenant).await?;
+                let r = sqlx::query(
+                    "INSERT INTO devices (tenant_id, id, name, profile, state, mac, firmware, \
+                     tags, groups_, ips, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (tenant_id, id) DO NOTHING",
+                )
+                .bind(d.tenant.as_str())
+                .bind(d.id.as_str())
+                .bind(d.name.as_str())
+                .bind(d.profile.as_ref().map(Label::as_str))
+                .bind(d.state.as_str())
+                .bind(d.mac.as_ref().map(MacAddr::as_str))
+                .bind(d.firmware.as_deref())
+                .bind(labels_json(&d.tags))
+                .bind(labels_json(&d.groups))
+                .bind(ips_json(&d.ips))
+                .bind(d.created_at.0)
+                .bind(d.updated_at.0)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!("device {} exists", d.id)));
+                }
+                Self::sync_index_rows(&mut tx, &[(None, Some(&d))]).await?;
+                tx.commit().await?;
+                Ok(d)
+            }
+
+            async fn get_device(&self, t: &TenantId, id: &DeviceId) -> Result<Option<Device>> {
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND id = $2"
+                )))
+                .bind(t.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::device_from_row).transpose()
+            }
+
+            async fn update_device(&self, device: &Device) -> Result<Device> {
+                let mut d = device.clone();
+                d.normalize()?;
+                let mut tx = self.pool.begin().await?;
+                let old = Self::fetch_devices_by_id(&mut tx, &d.tenant, &[d.id.as_str()])
+                    .await?
+                    .remove(d.id.as_str())
+                    .ok_or_else(|| StoreError::NotFound(format!("device {}", d.id)))?;
+                d.created_at = old.created_at;
+                d.updated_at = Timestamp::now();
+                Self::upsert_device_rows(&mut tx, &[&d]).await?;
+                Self::sync_index_rows(&mut tx, &[(Some(&old), Some(&d))]).await?;
+                tx.commit().await?;
+                Ok(d)
+            }
+
+            async fn delete_device(&self, t: &TenantId, id: &DeviceId) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let Some(old) = Self::fetch_devices_by_id(&mut tx, t, &[id.as_str()])
+                    .await?
+                    .remove(id.as_str())
+                else {
+                    return Ok(false);
+                };
+                sqlx::query("DELETE FROM devices WHERE tenant_id = $1 AND id = $2")
+                    .bind(t.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::sync_index_rows(&mut tx, &[(Some(&old), None)]).await?;
+                sqlx::query(
+                    "UPDATE sims SET device_id = NULL, updated_at = $3 \
+                     WHERE tenant_id = $1 AND device_id = $2",
+                )
+                .bind(t.as_str())
+                .bind(id.as_str())
+                .bind(Timestamp::now().0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn list_devices(
+                &self,
+                t: &TenantId,
+                filter: &DeviceFilter,
+                page: &PageRequest,
+            ) -> Result<Page<Device>> {
+                let limit = page.limit.clamp(1, 1000);
+                // Selective lookups (SIM, address) resolve to a few ids first.
+                let mut candidates: Option<BTreeSet<String>> = None;
+                let mut narrow = |ids: Vec<String>| {
+                    let ids: BTreeSet<String> = ids.into_iter().collect();
+                    candidates = Some(match candidates.take() {
+                        None => ids,
+                        Some(c) => c.intersection(&ids).cloned().collect(),
+                    });
+                };
+                if let Some(imsi) = &filter.imsi {
+                    let dev = self.get_sim_by_imsi(t, imsi).await?.and_then(|s| s.device_id);
+                    narrow(dev.into_iter().map(String::from).collect());
+                }
+                if let Some(iccid) = &filter.iccid {
+                    let dev = self.get_sim(t, iccid).await?.and_then(|s| s.device_id);
+                    narrow(dev.into_iter().map(String::from).collect());
+                }
+                if let Some(ip) = filter.ip {
+                    let ids = self.devices_by_ip(t, ip).await?;
+                    narrow(ids.into_iter().map(String::from).collect());
+                }
+                if candidates.as_ref().is_some_and(BTreeSet::is_empty) {
+                    return Ok(Page { items: Vec::new(), next: None });
+                }
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new(format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = "));
+                qb.push_bind(t.as_str().to_owned());
+                if let Some(p) = &filter.profile {
+                    qb.push(" AND profile = ").push_bind(p.as_str().to_owned());
+                }
+                if let Some(s) = filter.state {
+                    qb.push(" AND state = ").push_bind(s.as_str());
+                }
+                if let Some(f) = &filter.firmware {
+                    qb.push(" AND firmware = ").push_bind(f.clone());
+                }
+                for (kind, label) in [("tag", &filter.tag), ("group", &filter.group)] {
+                    if let Some(l) = label {
+                        qb.push(
+                            " AND id IN (SELECT device_id FROM device_labels WHERE tenant_id = ",
+                        )
+                        .push_bind(t.as_str().to_owned())
+                        .push(" AND kind = ")
+                        .push_bind(kind)
+                        .push(" AND value = ")
+                        .push_bind(l.as_str().to_owned())
+                        .push(")");
+                    }
+                }
+                if let Some(c) = &candidates {
+                    qb.push(" AND id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in c {
+                        sep.push_bind(id.clone());
+                    }
+                    qb.push(")");
+                }
+                if let Some(after) = &page.after {
+                    qb.push(" AND id > ").push_bind(after.clone());
+                }
+                qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit) + 1);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                let mut items = rows
+                    .iter()
+                    .map(Self::device_from_row)
+                    .collect::<Result<Vec<_>>>()?;
+                let next = if items.len() > limit as usize {
+                    items.truncate(limit as usize);
+                    items.last().map(|d| d.id.as_str().to_owned())
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
+            }
+
+            async fn devices_by_ip(&self, t: &TenantId, ip: IpAddr) -> Result<Vec<DeviceId>> {
+                let key = ip_key(ip);
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "SELECT device_id, net_start, net_end FROM device_ips WHERE tenant_id = ",
+                );
+                qb.push_bind(t.as_str().to_owned()).push(" AND net_start IN (");
+                let mut sep = qb.separated(", ");
+                for start in containing_net_starts(ip) {
+                    sep.push_bind(start);
+                }
+                qb.push(")");
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                let mut hits: Vec<(Vec<u8>, Vec<u8>, String)> = Vec::new();
+                for r in rows {
+                    let end: Vec<u8> = r.try_get("net_end")?;
+                    if end >= key {
+                        hits.push((r.try_get("net_start")?, end, r.try_get("device_id")?));
+                    }
+                }
+                // Most specific network first: the latest start, then the earliest end.
+                hits.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut out: Vec<DeviceId> = Vec::with_capacity(hits.len());
+                for (_, _, id) in hits {
+                    let id = DeviceId::parse(&id)?;
+                    if !out.contains(&id) {
+                        out.push(id);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn insert_sim(&self, sim: &Sim) -> Result<Sim> {
+                let mut s = sim.clone();
+                s.normalize()?;
+                let now = Timestamp::now();
+                s.created_at = now;
+                s.updated_at = now;
+                let mut tx = self.pool.begin().await?;
+                Self::ensure_tenant(&mut tx, &s.tenant).await?;
+                if let Some(dev) = &s.device_id {
+                    Self::check_device_exists(&mut tx, &s.tenant, dev).await?;
+                }
+                match Self::upsert_sim_rows_insert_only(&mut tx, &s).await {
+                    Ok(()) => {}
+                    Err(StoreError::Database(e)) if is_unique_violation(&e) => {
+                        return Err(StoreError::Conflict(format!(
+                            "a sim with iccid {} or imsi {} exists",
+                            s.iccid, s.imsi
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                }
+                tx.commit().await?;
+                Ok(s)
+            }
+
+            async fn get_sim(&self, t: &TenantId, iccid: &Iccid) -> Result<Option<Sim>> {
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {SIM_COLS} FROM sims WHERE iccid = $1 AND tenant_id = $2"
+                )))
+                .bind(iccid.as_str())
+                .bind(t.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::sim_from_row).transpose()
+            }
+
+            async fn get_sim_by_imsi(&self, t: &TenantId, imsi: &Imsi) -> Result<Option<Sim>> {
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {SIM_COLS} FROM sims WHERE imsi = $1 AND tenant_id = $2"
+                )))
+                .bind(imsi.as_str())
+                .bind(t.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::sim_from_row).transpose()
+            }
+
+            async fn update_sim(&self, sim: &Sim) -> Result<Sim> {
+                let mut s = sim.clone();
+                s.normalize()?;
+                let mut tx = self.pool.begin().await?;
+                let old = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {SIM_COLS} FROM sims WHERE iccid = $1 AND tenant_id = $2"
+                )))
+                .bind(s.iccid.as_str())
+                .bind(s.tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("sim {}", s.iccid)))?;
+                let old = Self::sim_from_row(&old)?;
+                if let Some(dev) = &s.device_id {
+                    Self::check_device_exists(&mut tx, &s.tenant, dev).await?;
+                }
+                s.created_at = old.created_at;
+                s.updated_at = Timestamp::now();
+                let r = sqlx::query(
+                    "UPDATE sims SET imsi = $3, msisdn = $4, imei_policy = $5, \
+                     allowed_imeis = $6, learned_imei = $7, device_id = $8, updated_at = $9 \
+                     WHERE iccid = $1 AND tenant_id = $2",
+                )
+                .bind(s.iccid.as_str())
+                .bind(s.tenant.as_str())
+                .bind(s.imsi.as_str())
+                .bind(s.msisdn.as_ref().map(Msisdn::as_str))
+                .bind(s.imei_policy.as_str())
+                .bind(imeis_json(&s.allowed_imeis))
+                .bind(s.learned_imei.as_ref().map(Imei::as_str))
+                .bind(s.device_id.as_ref().map(DeviceId::as_str))
+                .bind(s.updated_at.0)
+                .execute(&mut *tx)
+                .await;
+                match r {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Conflict(format!(
+                            "imsi {} belongs to another sim",
+                            s.imsi
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                tx.commit().await?;
+                Ok(s)
+            }
+
+            async fn delete_sim(&self, t: &TenantId, iccid: &Iccid) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM sims WHERE iccid = $1 AND tenant_id = $2")
+                    .bind(iccid.as_str())
+                    .bind(t.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_sims(
+                &self,
+                t: &TenantId,
+                filter: &SimFilter,
+                page: &PageRequest,
+            ) -> Result<Page<Sim>> {
+                let limit = page.limit.clamp(1, 1000);
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new(format!("SELECT {SIM_COLS} FROM sims WHERE tenant_id = "));
+                qb.push_bind(t.as_str().to_owned());
+                if let Some(d) = &filter.device_id {
+                    qb.push(" AND device_id = ").push_bind(d.as_str().to_owned());
+                }
+                if let Some(i) = &filter.imsi {
+                    qb.push(" AND imsi = ").push_bind(i.as_str().to_owned());
+                }
+                if filter.unbound {
+                    qb.push(" AND device_id IS NULL");
+                }
+                if let Some(after) = &page.after {
+                    qb.push(" AND iccid > ").push_bind(after.clone());
+                }
+                qb.push(" ORDER BY iccid LIMIT ").push_bind(i64::from(limit) + 1);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                let mut items = rows
+                    .iter()
+                    .map(Self::sim_from_row)
+                    .collect::<Result<Vec<_>>>()?;
+                let next = if items.len() > limit as usize {
+                    items.truncate(limit as usize);
+                    items.last().map(|s| s.iccid.as_str().to_owned())
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
+            }
+
+            async fn import_batch(
+                &self,
+                t: &TenantId,
+                rows: &[(u64, DeviceRecord)],
+                dry_run: bool,
+            ) -> Result<BatchOutcome> {
+                let mut outcome = BatchOutcome::default();
+                let mut reject = |line: u64, reason: String| {
+                    outcome.rejected.push(RejectedRow { line, reason });
+                };
+                // Rules inside the batch.
+                let mut seen_ids: HashMap<&str, u64> = HashMap::new();
+                let mut seen_iccid: HashMap<&str, u64> = HashMap::new();
+                let mut seen_imsi: HashMap<&str, u64> = HashMap::new();
+                let mut accepted: Vec<&(u64, DeviceRecord)> = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let (line, rec) = (row.0, &row.1);
+                    if &rec.device.tenant != t
+                        || rec.sim.as_ref().is_some_and(|s| &s.tenant != t)
+                    {
+                        reject(line, "record belongs to another tenant".to_owned());
+                        continue;
+                    }
+                    if let Some(prev) = seen_ids.get(rec.device.id.as_str()) {
+                        reject(line, format!("device_id {} repeats line {prev}", rec.device.id));
+                        continue;
+                    }
+                    if let Some(sim) = &rec.sim {
+                        if let Some(prev) = seen_iccid.get(sim.iccid.as_str()) {
+                            reject(line, format!("duplicate iccid {} (line {prev})", sim.iccid));
+                            continue;
+                        }
+                        if let Some(prev) = seen_imsi.get(sim.imsi.as_str()) {
+                            reject(line, format!("duplicate imsi {} (line {prev})", sim.imsi));
+                            continue;
+                        }
+                        seen_iccid.insert(sim.iccid.as_str(), line);
+                        seen_imsi.insert(sim.imsi.as_str(), line);
+                    }
+                    seen_ids.insert(rec.device.id.as_str(), line);
+                    accepted.push(row);
+                }
+
+                let mut conn = self.pool.acquire().await?;
+                // Rules against what is stored.
+                let iccids: Vec<&str> = accepted
+                    .iter()
+                    .filter_map(|r| r.1.sim.as_ref().map(|s| s.iccid.as_str()))
+                    .collect();
+                let imsis: Vec<&str> = accepted
+                    .iter()
+                    .filter_map(|r| r.1.sim.as_ref().map(|s| s.imsi.as_str()))
+                    .collect();
+                let existing = Self::existing_sims(&mut conn, &iccids, &imsis).await?;
+                let by_iccid: HashMap<&str, &ExistingSim> =
+                    existing.iter().map(|e| (e.iccid.as_str(), e)).collect();
+                let by_imsi: HashMap<&str, &ExistingSim> =
+                    existing.iter().map(|e| (e.imsi.as_str(), e)).collect();
+                let mut kept: Vec<&(u64, DeviceRecord)> = Vec::with_capacity(accepted.len());
+                for row in accepted {
+                    let (line, rec) = (row.0, &row.1);
+                    let id = rec.device.id.as_str();
+                    if let Some(sim) = &rec.sim {
+                        if let Some(e) = by_iccid.get(sim.iccid.as_str()) {
+                            if e.tenant != t.as_str() {
+                                reject(line, format!("duplicate iccid {}: registered in another tenant", sim.iccid));
+                                continue;
+                            }
+                            if let Some(other) = e.device.as_deref().filter(|d| *d != id) {
+                                reject(line, format!("duplicate iccid {}: bound to device {other}", sim.iccid));
+                                continue;
+                            }
+                        }
+                        if let Some(e) = by_imsi.get(sim.imsi.as_str()) {
+                            if e.iccid != sim.iccid.as_str() {
+                                let owner = e.device.as_deref().unwrap_or("no device");
+                                reject(line, format!("duplicate imsi {}: belongs to sim {} ({owner})", sim.imsi, e.iccid));
+                                continue;
+                            }
+                        }
+                    }
+                    kept.push(row);
+                }
+                let ids: Vec<&str> = kept.iter().map(|r| r.1.device.id.as_str()).collect();
+                let old = Self::fetch_devices_by_id(&mut conn, t, &ids).await?;
+                for id in &ids {
+                    if old.contains_key(*id) {
+                        outcome.updated += 1;
+                    } else {
+                        outcome.inserted += 1;
+                    }
+                }
+                if dry_run || kept.is_empty() {
+                    return Ok(outcome);
+                }
+                let bound = Self::sims_bound_to(&mut conn, t, &ids).await?;
+                drop(conn);
+
+                let now = Timestamp::now();
+                let devices: Vec<Device> = kept
+                    .iter()
+                    .map(|r| {
+                        let mut d = r.1.device.clone();
+                        d.created_at = old.get(d.id.as_str()).map_or(now, |o| o.created_at);
+                        d.updated_at = now;
+                        d
+                    })
+                    .collect();
+                let sims: Vec<Sim> = kept
+                    .iter()
+                    .filter_map(|r| {
+                        r.1.sim.as_ref().map(|s| {
+                            let mut s = s.clone();
+                            s.device_id = Some(r.1.device.id.clone());
+                            s.created_at = now;
+                            s.updated_at = now;
+                            s
+                        })
+                    })
+                    .collect();
+                let new_sim_of: HashMap<&str, &str> = sims
+                    .iter()
+                    .filter_map(|s| s.device_id.as_ref().map(|d| (d.as_str(), s.iccid.as_str())))
+                    .collect();
+
+                let mut tx = self.pool.begin().await?;
+                Self::ensure_tenant(&mut tx, t).await?;
+                let device_refs: Vec<&Device> = devices.iter().collect();
+                Self::upsert_device_rows(&mut tx, &device_refs).await?;
+                let changes: Vec<(Option<&Device>, Option<&Device>)> = devices
+                    .iter()
+                    .map(|d| (old.get(d.id.as_str()), Some(d)))
+                    .collect();
+                Self::sync_index_rows(&mut tx, &changes).await?;
+                // The file is the truth for a device's binding: unbind SIMs it no longer names.
+                for s in &bound {
+                    let Some(dev) = s.device_id.as_ref() else { continue };
+                    if new_sim_of.get(dev.as_str()) != Some(&s.iccid.as_str()) {
+                        sqlx::query("UPDATE sims SET device_id = NULL, updated_at = $2 WHERE iccid = $1")
+                            .bind(s.iccid.as_str())
+                            .bind(now.0)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                let sim_refs: Vec<&Sim> = sims.iter().collect();
+                Self::upsert_sim_rows(&mut tx, &sim_refs).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn export_page(
+                &self,
+                t: &TenantId,
+                after: Option<&DeviceId>,
+                limit: u32,
+            ) -> Result<Vec<DeviceRecord>> {
+                let page = self
+                    .list_devices(
+                        t,
+                        &DeviceFilter::default(),
+                        &PageRequest {
+                            after: after.map(|a| a.as_str().to_owned()),
+                            limit,
+                        },
+                    )
+                    .await?;
+                let ids: Vec<&str> = page.items.iter().map(|d| d.id.as_str()).collect();
+                let mut conn = self.pool.acquire().await?;
+                let sims = Self::sims_bound_to(&mut conn, t, &ids).await?;
+                let mut first: HashMap<String, Sim> = HashMap::new();
+                for s in sims {
+                    if let Some(d) = s.device_id.clone() {
+                        first.entry(String::from(d)).or_insert(s);
+                    }
+                }
+                Ok(page
+                    .items
+                    .into_iter()
+                    .map(|d| {
+                        let sim = first.remove(d.id.as_str());
+                        DeviceRecord { device: d, sim }
+                    })
+                    .collect())
+            }
+
+            async fn count_devices(&self, t: &TenantId) -> Result<u64> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE tenant_id = $1")
+                    .bind(t.as_str())
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn put_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, name, role, tenant_id, hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+                     name = excluded.name, role = excluded.role, tenant_id = excluded.tenant_id, \
+                     hash = excluded.hash",
+                )
+                .bind(token.id.as_str())
+                .bind(token.name.as_str())
+                .bind(token.role.as_str())
+                .bind(token.tenant.as_ref().map(TenantId::as_str))
+                .bind(hash.as_slice())
+                .bind(token.created_at.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>> {
+                let row = sqlx::query(
+                    "SELECT id, name, role, tenant_id, created_at FROM api_tokens WHERE hash = $1",
+                )
+                .bind(hash.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::token_from_row).transpose()
+            }
+
+            async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
+                let rows = sqlx::query(
+                    "SELECT id, name, role, tenant_id, created_at FROM api_tokens ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::token_from_row).collect()
+            }
+
+            async fn delete_token(&self, id: &str) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+
+        impl $store {
+            async fn upsert_sim_rows_insert_only(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                s: &Sim,
+            ) -> Result<()> {
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO sims ({SIM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                )))
+                .bind(s.iccid.as_str())
+                .bind(s.tenant.as_str())
+                .bind(s.imsi.as_str())
+                .bind(s.msisdn.as_ref().map(Msisdn::as_str))
+                .bind(s.imei_policy.as_str())
+                .bind(imeis_json(&s.allowed_imeis))
+                .bind(s.learned_imei.as_ref().map(Imei::as_str))
+                .bind(s.device_id.as_ref().map(DeviceId::as_str))
+                .bind(s.created_at.0)
+                .bind(s.updated_at.0)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+store_impl!(SqliteStore, sqlx::Sqlite, Backend::Sqlite);
+store_impl!(PostgresStore, sqlx::Postgres, Backend::Postgres);
