@@ -1,1 +1,172 @@
-//! api
+//! Rampart's REST API.
+//!
+//! Every route but `/healthz` requires a bearer token ([`auth`]); every registry operation is
+//! confined to the caller's tenant; errors are JSON ([`error`]); the OpenAPI document at
+//! `/api/v1/openapi.json` is generated from the handlers' annotations, so it cannot drift from
+//! the code.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+pub mod auth;
+mod catalog;
+mod devices;
+pub mod dto;
+pub mod error;
+mod extract;
+mod sims;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rampart_store::Store;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{Auth, Caller};
+pub use error::ApiError;
+
+/// Largest request body accepted (bulk loads go through `rampart devices import`, not the API).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The registry.
+    pub store: Arc<dyn Store>,
+    /// Token verification.
+    pub auth: Arc<Auth>,
+    /// Prometheus registry to render at `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl ApiState {
+    /// State over `store`, rendering `metrics` if given.
+    pub fn new(store: Arc<dyn Store>, metrics: Option<PrometheusHandle>) -> Self {
+        Self {
+            auth: Arc::new(Auth::new(store.clone())),
+            store,
+            metrics,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rampart API", description = "IoT fleet security platform: registry of devices, SIMs, profiles and groups."),
+    modifiers(&BearerScheme),
+    security(("bearer" = [])),
+    tags((name = "devices"), (name = "sims"), (name = "profiles"), (name = "groups"), (name = "admin"))
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and their OpenAPI document.
+fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(devices::list_devices, devices::create_device))
+        .routes(routes!(
+            devices::get_device,
+            devices::put_device,
+            devices::patch_device,
+            devices::delete_device
+        ))
+        .routes(routes!(sims::list_sims, sims::create_sim))
+        .routes(routes!(sims::get_sim, sims::patch_sim, sims::delete_sim))
+        .routes(routes!(catalog::list_profiles, catalog::put_profile))
+        .routes(routes!(catalog::get_profile, catalog::delete_profile))
+        .routes(routes!(catalog::list_groups, catalog::put_group))
+        .routes(routes!(catalog::get_group, catalog::delete_group))
+        .routes(routes!(admin::list_tenants, admin::create_tenant))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::delete_token))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served.
+pub fn openapi_json() -> String {
+    api_routes()
+        .1
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The whole HTTP surface: `/healthz` open, everything else behind a bearer token.
+pub fn router(state: ApiState) -> Router {
+    let (api, openapi) = api_routes();
+    let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+    let protected = api
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .layer(from_fn(telemetry::record))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .with_state(state)
+}
+
+async fn healthz(State(st): State<ApiState>) -> impl IntoResponse {
+    match st.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "reason": "store"})),
+            )
+        }
+    }
+}
+
+async fn metrics(
+    State(st): State<ApiState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(rampart_core::Role::Viewer)?;
+    let body = st
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}

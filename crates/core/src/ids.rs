@@ -258,11 +258,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parsers_never_panic(s in "\\PC{0,40}") {
-            let _ = Imsi::parse(&s);
-            let _ = Iccid::parse(&s);
-            let _ = Imei::parse(&s);
-            let _ = Msisdn::parse(&s);
+        fn parsers_never_panic_and_are_canonical(s in "\\PC{0,40}") {
+            // Whatever parses is canonical: parsing its text again gives the same value.
+            if let Ok(v) = Imsi::parse(&s) {
+                prop_assert_eq!(Imsi::parse(v.as_str()), Ok(v));
+            }
+            if let Ok(v) = Iccid::parse(&s) {
+                prop_assert_eq!(Iccid::parse(v.as_str()), Ok(v));
+            }
+            if let Ok(v) = Imei::parse(&s) {
+                prop_assert_eq!(Imei::parse(v.as_str()), Ok(v));
+            }
+            if let Ok(v) = Msisdn::parse(&s) {
+                prop_assert_eq!(Msisdn::parse(v.as_str()), Ok(v));
+            }
         }
     }
 }

@@ -38,6 +38,8 @@ impl AttributeType {
     pub const CALLED_STATION_ID: Self = Self(30);
     /// 31, RFC 2865; carries the MSISDN on the 3GPP Gi/SGi interface.
     pub const CALLING_STATION_ID: Self = Self(31);
+    /// 33, RFC 2865; proxies add it and servers echo it in responses.
+    pub const PROXY_STATE: Self = Self(33);
     /// 32, RFC 2865.
     pub const NAS_IDENTIFIER: Self = Self(32);
     /// 40, RFC 2866.
@@ -103,6 +105,7 @@ impl AttributeType {
             30 => "Called-Station-Id",
             31 => "Calling-Station-Id",
             32 => "NAS-Identifier",
+            33 => "Proxy-State",
             40 => "Acct-Status-Type",
             41 => "Acct-Delay-Time",
             42 => "Acct-Input-Octets",
@@ -192,10 +195,10 @@ pub struct SubAttribute {
 ///
 /// Other vendors (e.g. USR, Lucent) use wider type fields, so guessing would mis-split them.
 const TLV_VENDORS: &[u32] = &[
-    9,     // Cisco
-    311,   // Microsoft
-    2636,  // Juniper
-    5535,  // 3GPP2
+    9,    // Cisco
+    311,  // Microsoft
+    2636, // Juniper
+    5535, // 3GPP2
     tgpp::VENDOR_ID,
     14122, // WISPr
 ];
@@ -230,17 +233,19 @@ impl Attribute {
 
     /// Parses one attribute value; `kind` and `value` come from the wire.
     pub(crate) fn from_wire(kind: u8, value: &[u8]) -> Self {
-        if kind == AttributeType::VENDOR_SPECIFIC.0 {
-            if let Some((id, rest)) = value.split_first_chunk::<4>() {
-                let vendor_id = u32::from_be_bytes(*id);
-                let payload = if TLV_VENDORS.contains(&vendor_id) {
-                    parse_sub_attributes(rest)
-                        .map_or_else(|| VendorPayload::Raw(rest.to_vec()), VendorPayload::SubAttributes)
-                } else {
-                    VendorPayload::Raw(rest.to_vec())
-                };
-                return Self::VendorSpecific(VendorSpecific { vendor_id, payload });
-            }
+        if kind == AttributeType::VENDOR_SPECIFIC.0
+            && let Some((id, rest)) = value.split_first_chunk::<4>()
+        {
+            let vendor_id = u32::from_be_bytes(*id);
+            let subs = TLV_VENDORS
+                .contains(&vendor_id)
+                .then(|| parse_sub_attributes(rest))
+                .flatten();
+            let payload = match subs {
+                Some(subs) => VendorPayload::SubAttributes(subs),
+                None => VendorPayload::Raw(rest.to_vec()),
+            };
+            return Self::VendorSpecific(VendorSpecific { vendor_id, payload });
         }
         Self::Raw {
             kind: AttributeType(kind),

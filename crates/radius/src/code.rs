@@ -74,6 +74,14 @@ impl Code {
         }
     }
 
+    /// Whether this is a request (the client side of an exchange).
+    pub fn is_request(self) -> bool {
+        matches!(
+            self.authenticator_kind(),
+            AuthenticatorKind::Random | AuthenticatorKind::RequestDigest
+        )
+    }
+
     /// The standard name, as in the FreeRADIUS and Wireshark dictionaries.
     pub fn name(self) -> Option<&'static str> {
         Some(match self {

@@ -76,6 +76,9 @@ pub enum EncodeError {
         /// Encoded length.
         len: usize,
     },
+    /// A typed value given to the builder cannot be encoded.
+    #[error("invalid attribute value")]
+    InvalidValue(#[from] ValueError),
     /// The requested signing mode does not apply to this code.
     #[error("cannot sign a {code} packet this way")]
     WrongCode {
@@ -138,6 +141,9 @@ pub enum ValueError {
     /// A text value is not UTF-8.
     #[error("value is not utf-8")]
     InvalidUtf8,
+    /// A string that should hold only decimal digits holds something else.
+    #[error("value is not a decimal digit string")]
+    InvalidDigits,
     /// A BCD digit above 9 where a decimal digit is required.
     #[error("invalid bcd digit {digit:#x}")]
     InvalidBcd {

@@ -1,6 +1,8 @@
 //! One behaviour suite, run against every backend: SQLite always, PostgreSQL when
 //! `RAMPART_TEST_POSTGRES_URL` names a server (each test gets a private schema).
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,11 +26,10 @@ impl Guard {
         if let Guard::Schema { url, schema } = self {
             use sqlx::Connection;
             if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                )))
-                .execute(&mut c)
-                .await;
+                let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await {
+                    eprintln!("could not drop test schema {schema}: {e}");
+                }
             }
         }
     }
