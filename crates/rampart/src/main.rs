@@ -1,1 +1,93 @@
-fn main() {}
+//! `rampart`: one binary for the whole platform. `rampart serve` runs it; the other subcommands
+//! administer the registry directly on the data directory or database.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod devices;
+mod serve;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// IoT fleet security platform.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, about)]
+struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `rampart=debug`.
+    #[arg(long, env = "RAMPART_LOG", default_value = "info", global = true)]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "RAMPART_LOG_JSON", global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: API and all configured listeners.
+    Serve(serve::ServeArgs),
+    /// Manage the device and SIM registry.
+    #[command(subcommand)]
+    Devices(devices::DevicesCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Tokens(admin::TokensCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(admin::TenantsCommand),
+    /// Check a configuration file and print the effective settings.
+    CheckConfig(settings::StoreArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_json);
+    // One TLS crypto provider for the whole process (aws-lc-rs), chosen before anything can
+    // build a TLS config.
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a rustls crypto provider was already installed");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Devices(cmd) => devices::run(cmd).await,
+            Command::Tokens(cmd) => admin::tokens(cmd).await,
+            Command::Tenants(cmd) => admin::tenants(cmd).await,
+            Command::CheckConfig(args) => settings::check(&args),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
