@@ -156,7 +156,13 @@ impl App {
 
     async fn tenant(&self, id: &str) {
         let r = self
-            .send(post("/api/v1/tenants", &json!({"id": id, "name": format!("Tenant {id}")})).auth(ROOT))
+            .send(
+                post(
+                    "/api/v1/tenants",
+                    &json!({"id": id, "name": format!("Tenant {id}")}),
+                )
+                .auth(ROOT),
+            )
             .await;
         r.expect(201);
         assert_eq!(r.json["id"], id);
@@ -264,7 +270,12 @@ impl Resp {
     /// Asserts a 4xx JSON error (whatever its exact status); returns its code.
     #[track_caller]
     fn expect_client_error(&self) -> &str {
-        assert!(self.status.is_client_error(), "{} {}", self.status, self.text);
+        assert!(
+            self.status.is_client_error(),
+            "{} {}",
+            self.status,
+            self.text
+        );
         assert!(
             self.content_type.starts_with("application/json"),
             "content type {:?}, body {}",
@@ -461,8 +472,14 @@ async fn device_and_sim_lifecycle() {
 
     // Searches.
     let meter = vec!["meter-0001".to_owned()];
-    assert_eq!(app.device_ids(ROOT, &format!("imsi={}", imsi(1))).await, meter);
-    assert_eq!(app.device_ids(ROOT, &format!("iccid={}", iccid(1))).await, meter);
+    assert_eq!(
+        app.device_ids(ROOT, &format!("imsi={}", imsi(1))).await,
+        meter
+    );
+    assert_eq!(
+        app.device_ids(ROOT, &format!("iccid={}", iccid(1))).await,
+        meter
+    );
     assert_eq!(app.device_ids(ROOT, "ip=10.0.0.5").await, meter);
     assert_eq!(app.device_ids(ROOT, "ip=10.0.1.77").await, meter);
     assert_eq!(app.device_ids(ROOT, "ip=10.0.2.7").await, ["cam-0001"]);
@@ -533,7 +550,13 @@ async fn device_and_sim_lifecycle() {
 
     // SIM addressed by IMSI: change the IMEI policy.
     let r = app
-        .send(patch(&format!("/api/v1/sims/{}", imsi(1)), &json!({"imei_policy": "learn"})).auth(ROOT))
+        .send(
+            patch(
+                &format!("/api/v1/sims/{}", imsi(1)),
+                &json!({"imei_policy": "learn"}),
+            )
+            .auth(ROOT),
+        )
         .await;
     r.expect(200);
     assert_eq!(r.json["imei_policy"], "learn");
@@ -546,9 +569,15 @@ async fn device_and_sim_lifecycle() {
     assert_eq!(r.json["imei_policy"], "learn");
     assert_eq!(r.json["allowed_imeis"], json!([imei(1)]));
     // The ICCID of a SIM cannot change.
-    app.send(patch(&format!("/api/v1/sims/{}", imsi(1)), &json!({"iccid": iccid(3)})).auth(ROOT))
-        .await
-        .expect_error(400, "bad_request");
+    app.send(
+        patch(
+            &format!("/api/v1/sims/{}", imsi(1)),
+            &json!({"iccid": iccid(3)}),
+        )
+        .auth(ROOT),
+    )
+    .await
+    .expect_error(400, "bad_request");
     // Neither a SIM key of the wrong length.
     app.send(get("/api/v1/sims/12345").auth(ROOT))
         .await
@@ -558,7 +587,9 @@ async fn device_and_sim_lifecycle() {
         .expect_error(404, "not_found");
 
     // Delete the device: its SIM stays, unbound.
-    let r = app.send(delete("/api/v1/devices/meter-0001").auth(ROOT)).await;
+    let r = app
+        .send(delete("/api/v1/devices/meter-0001").auth(ROOT))
+        .await;
     r.expect(204);
     assert!(r.text.is_empty(), "{}", r.text);
     app.send(get("/api/v1/devices/meter-0001").auth(ROOT))
@@ -592,13 +623,25 @@ async fn device_and_sim_lifecycle() {
 
     // Rebinding and deleting a SIM.
     let r = app
-        .send(patch(&format!("/api/v1/sims/{}", iccid(1)), &json!({"device_id": "cam-0001"})).auth(ROOT))
+        .send(
+            patch(
+                &format!("/api/v1/sims/{}", iccid(1)),
+                &json!({"device_id": "cam-0001"}),
+            )
+            .auth(ROOT),
+        )
         .await;
     r.expect(200);
     assert_eq!(r.json["device_id"], "cam-0001");
-    app.send(patch(&format!("/api/v1/sims/{}", iccid(1)), &json!({"device_id": "ghost"})).auth(ROOT))
-        .await
-        .expect_error(404, "not_found");
+    app.send(
+        patch(
+            &format!("/api/v1/sims/{}", iccid(1)),
+            &json!({"device_id": "ghost"}),
+        )
+        .auth(ROOT),
+    )
+    .await
+    .expect_error(404, "not_found");
     app.send(delete(&format!("/api/v1/sims/{}", imsi(1))).auth(ROOT))
         .await
         .expect(204);
@@ -700,7 +743,10 @@ async fn invalid_identifiers_are_422_naming_the_field() {
     for (body, field) in device_cases {
         let r = app.send(post("/api/v1/devices", &body).auth(ROOT)).await;
         let message = r.expect_error(422, "invalid");
-        assert!(message.contains(field), "{body}: {message:?} lacks {field:?}");
+        assert!(
+            message.contains(field),
+            "{body}: {message:?} lacks {field:?}"
+        );
     }
     assert_eq!(app.device_ids(ROOT, "").await, ["dev-1"]);
 }
@@ -741,9 +787,15 @@ async fn duplicates_are_409() {
     app.send(post("/api/v1/sims", &sim_body(2, None)).auth(ROOT))
         .await
         .expect(201);
-    app.send(patch(&format!("/api/v1/sims/{}", iccid(2)), &json!({"imsi": imsi(1)})).auth(ROOT))
-        .await
-        .expect_error(409, "conflict");
+    app.send(
+        patch(
+            &format!("/api/v1/sims/{}", iccid(2)),
+            &json!({"imsi": imsi(1)}),
+        )
+        .auth(ROOT),
+    )
+    .await
+    .expect_error(409, "conflict");
 
     let r = app.send(get("/api/v1/sims").auth(ROOT)).await;
     r.expect(200);
@@ -763,7 +815,14 @@ async fn malformed_bodies_are_json_errors() {
         .send(post("/api/v1/devices", &json!({"id": "dev-1", "colour": "red"})).auth(ROOT))
         .await;
     r.expect_client_error();
-    assert!(r.json["error"]["message"].as_str().unwrap().contains("colour"), "{}", r.text);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{}",
+        r.text
+    );
     // Wrong type.
     let r = app
         .send(post("/api/v1/devices", &json!({"id": "dev-1", "tags": "prod"})).auth(ROOT))
@@ -844,9 +903,15 @@ async fn invalid_query_parameters_are_json_errors() {
         r.expect_error(status, code);
     }
     // The bounds themselves are fine.
-    app.send(get("/api/v1/devices?limit=1").auth(ROOT)).await.expect(200);
-    app.send(get("/api/v1/devices?limit=1000").auth(ROOT)).await.expect(200);
-    app.send(get("/api/v1/devices?state=Quarantined").auth(ROOT)).await.expect(200);
+    app.send(get("/api/v1/devices?limit=1").auth(ROOT))
+        .await
+        .expect(200);
+    app.send(get("/api/v1/devices?limit=1000").auth(ROOT))
+        .await
+        .expect(200);
+    app.send(get("/api/v1/devices?state=Quarantined").auth(ROOT))
+        .await
+        .expect(200);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -867,21 +932,32 @@ async fn roles_are_enforced() {
 
     // The viewer reads...
     assert_eq!(app.device_ids(&viewer, "").await, ["dev-1"]);
-    app.send(get("/api/v1/devices/dev-1").auth(&viewer)).await.expect(200);
-    app.send(get("/api/v1/sims").auth(&viewer)).await.expect(200);
+    app.send(get("/api/v1/devices/dev-1").auth(&viewer))
+        .await
+        .expect(200);
+    app.send(get("/api/v1/sims").auth(&viewer))
+        .await
+        .expect(200);
     app.send(get(&format!("/api/v1/sims/{}", imsi(1))).auth(&viewer))
         .await
         .expect(200);
-    app.send(get("/api/v1/profiles").auth(&viewer)).await.expect(200);
+    app.send(get("/api/v1/profiles").auth(&viewer))
+        .await
+        .expect(200);
     app.send(get("/metrics").auth(&viewer)).await.expect(200);
-    app.send(get("/api/v1/openapi.json").auth(&viewer)).await.expect(200);
+    app.send(get("/api/v1/openapi.json").auth(&viewer))
+        .await
+        .expect(200);
     // ... and writes nothing.
     let refused = [
         post("/api/v1/devices", &json!({"id": "dev-2"})),
         patch("/api/v1/devices/dev-1", &json!({"state": "disabled"})),
         delete("/api/v1/devices/dev-1"),
         post("/api/v1/sims", &sim_body(2, None)),
-        patch(&format!("/api/v1/sims/{}", imsi(1)), &json!({"imei_policy": "none"})),
+        patch(
+            &format!("/api/v1/sims/{}", imsi(1)),
+            &json!({"imei_policy": "none"}),
+        ),
         delete(&format!("/api/v1/sims/{}", imsi(1))),
         post("/api/v1/profiles", &json!({"name": "camera"})),
         post("/api/v1/tokens", &json!({"name": "mine", "role": "viewer"})),
@@ -892,7 +968,12 @@ async fn roles_are_enforced() {
     for r in refused {
         let what = format!("{} {}", r.method, r.uri);
         let resp = app.send(r.auth(&viewer)).await;
-        assert_eq!(resp.status, StatusCode::FORBIDDEN, "viewer {what}: {}", resp.text);
+        assert_eq!(
+            resp.status,
+            StatusCode::FORBIDDEN,
+            "viewer {what}: {}",
+            resp.text
+        );
         resp.expect_error(403, "forbidden");
     }
     let r = app.send(get("/api/v1/devices/dev-1").auth(ROOT)).await;
@@ -929,7 +1010,12 @@ async fn roles_are_enforced() {
     for r in refused {
         let what = format!("{} {}", r.method, r.uri);
         let resp = app.send(r.auth(&operator)).await;
-        assert_eq!(resp.status, StatusCode::FORBIDDEN, "operator {what}: {}", resp.text);
+        assert_eq!(
+            resp.status,
+            StatusCode::FORBIDDEN,
+            "operator {what}: {}",
+            resp.text
+        );
         resp.expect_error(403, "forbidden");
     }
     let r = app.send(get("/api/v1/tokens").auth(ROOT)).await;
@@ -942,9 +1028,15 @@ async fn roles_are_enforced() {
     app.send(post("/api/v1/tokens", &json!({"name": "x", "role": "root"})).auth(ROOT))
         .await
         .expect_error(422, "invalid");
-    app.send(post("/api/v1/tokens", &json!({"name": "x", "role": "viewer", "tenant": "nosuch"})).auth(ROOT))
-        .await
-        .expect_error(404, "not_found");
+    app.send(
+        post(
+            "/api/v1/tokens",
+            &json!({"name": "x", "role": "viewer", "tenant": "nosuch"}),
+        )
+        .auth(ROOT),
+    )
+    .await
+    .expect_error(404, "not_found");
     app.send(post("/api/v1/tokens", &json!({"name": "", "role": "viewer"})).auth(ROOT))
         .await
         .expect_error(400, "bad_request");
@@ -955,8 +1047,12 @@ async fn deleted_token_stops_working_at_once() {
     let app = App::sqlite().await;
     let (id, secret) = app.token(ROOT, "operator", Some("default")).await;
     // Used once, so it is in the verification cache.
-    app.send(get("/api/v1/devices").auth(&secret)).await.expect(200);
-    app.send(get("/api/v1/devices").auth(&secret)).await.expect(200);
+    app.send(get("/api/v1/devices").auth(&secret))
+        .await
+        .expect(200);
+    app.send(get("/api/v1/devices").auth(&secret))
+        .await
+        .expect(200);
 
     app.send(delete(&format!("/api/v1/tokens/{id}")).auth(ROOT))
         .await
@@ -985,8 +1081,14 @@ async fn tenant_isolation(app: &App) {
 
     // Tenant B's fleet.
     let r = app
-        .send(post("/api/v1/devices", &json!({"id": "dev-b1", "tags": ["shared-tag"],
-                                               "ips": ["192.168.7.0/24"]})).auth(&op_b))
+        .send(
+            post(
+                "/api/v1/devices",
+                &json!({"id": "dev-b1", "tags": ["shared-tag"],
+                                               "ips": ["192.168.7.0/24"]}),
+            )
+            .auth(&op_b),
+        )
         .await;
     r.expect(201);
     assert_eq!(r.json["tenant"], "b");
@@ -1002,8 +1104,16 @@ async fn tenant_isolation(app: &App) {
         .await
         .expect_error(404, "not_found");
     assert!(app.device_ids(&op_a, "").await.is_empty());
-    assert!(app.device_ids(&op_a, &format!("imsi={}", imsi(1))).await.is_empty());
-    assert!(app.device_ids(&op_a, &format!("iccid={}", iccid(1))).await.is_empty());
+    assert!(
+        app.device_ids(&op_a, &format!("imsi={}", imsi(1)))
+            .await
+            .is_empty()
+    );
+    assert!(
+        app.device_ids(&op_a, &format!("iccid={}", iccid(1)))
+            .await
+            .is_empty()
+    );
     assert!(app.device_ids(&op_a, "tag=shared-tag").await.is_empty());
     assert!(app.device_ids(&op_a, "ip=192.168.7.9").await.is_empty());
     app.send(get(&format!("/api/v1/sims/{}", imsi(1))).auth(&op_a))
@@ -1022,9 +1132,15 @@ async fn tenant_isolation(app: &App) {
     app.send(delete("/api/v1/devices/dev-b1").auth(&op_a))
         .await
         .expect_error(404, "not_found");
-    app.send(patch(&format!("/api/v1/sims/{}", imsi(1)), &json!({"device_id": ""})).auth(&op_a))
-        .await
-        .expect_error(404, "not_found");
+    app.send(
+        patch(
+            &format!("/api/v1/sims/{}", imsi(1)),
+            &json!({"device_id": ""}),
+        )
+        .auth(&op_a),
+    )
+    .await
+    .expect_error(404, "not_found");
     app.send(delete(&format!("/api/v1/sims/{}", imsi(1))).auth(&op_a))
         .await
         .expect_error(404, "not_found");
@@ -1071,16 +1187,34 @@ async fn tenant_isolation(app: &App) {
     assert_eq!(r.json["sims"].as_array().unwrap().len(), 1);
 
     // A tenant admin manages its own tenant only.
-    app.send(post("/api/v1/tokens", &json!({"name": "x", "role": "viewer", "tenant": "b"})).auth(&admin_a))
-        .await
-        .expect_error(403, "forbidden");
-    app.send(post("/api/v1/tokens", &json!({"name": "x", "role": "admin", "tenant": "b"})).auth(&admin_a))
-        .await
-        .expect_error(403, "forbidden");
+    app.send(
+        post(
+            "/api/v1/tokens",
+            &json!({"name": "x", "role": "viewer", "tenant": "b"}),
+        )
+        .auth(&admin_a),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    app.send(
+        post(
+            "/api/v1/tokens",
+            &json!({"name": "x", "role": "admin", "tenant": "b"}),
+        )
+        .auth(&admin_a),
+    )
+    .await
+    .expect_error(403, "forbidden");
     let (own_id, own) = app.token(&admin_a, "viewer", Some("a")).await;
     // Omitting the tenant confines the new token to the admin's tenant, never the platform.
     let r = app
-        .send(post("/api/v1/tokens", &json!({"name": "implicit", "role": "admin"})).auth(&admin_a))
+        .send(
+            post(
+                "/api/v1/tokens",
+                &json!({"name": "implicit", "role": "admin"}),
+            )
+            .auth(&admin_a),
+        )
         .await;
     r.expect(201);
     assert_eq!(r.json["token"]["tenant"], "a");
@@ -1104,7 +1238,9 @@ async fn tenant_isolation(app: &App) {
     app.send(delete("/api/v1/tokens/tok_bootstrap").auth(&admin_a))
         .await
         .expect_error(404, "not_found");
-    app.send(get("/api/v1/devices").auth(&op_b)).await.expect(200);
+    app.send(get("/api/v1/devices").auth(&op_b))
+        .await
+        .expect(200);
     app.send(post("/api/v1/tenants", &json!({"id": "c"})).auth(&admin_a))
         .await
         .expect_error(403, "forbidden");
@@ -1127,13 +1263,21 @@ async fn tenant_isolation(app: &App) {
         .await
         .expect_error(404, "not_found");
     let r = app
-        .send(get(&format!("/api/v1/devices?imsi={}", imsi(1))).auth(ROOT).tenant("b"))
+        .send(
+            get(&format!("/api/v1/devices?imsi={}", imsi(1)))
+                .auth(ROOT)
+                .tenant("b"),
+        )
         .await;
     r.expect(200);
     assert_eq!(ids(&r.json["items"]), ["dev-b1"]);
     assert_eq!(r.json["items"][0]["tenant"], "b");
     let r = app
-        .send(post("/api/v1/devices", &json!({"id": "dev-b2"})).auth(ROOT).tenant("b"))
+        .send(
+            post("/api/v1/devices", &json!({"id": "dev-b2"}))
+                .auth(ROOT)
+                .tenant("b"),
+        )
         .await;
     r.expect(201);
     assert_eq!(r.json["tenant"], "b");
@@ -1148,7 +1292,11 @@ async fn tenant_isolation(app: &App) {
     let r = app.send(get("/api/v1/tokens").auth(ROOT)).await;
     r.expect(200);
     let all = ids(&r.json);
-    assert!(all.contains(&op_b_id) && all.contains(&admin_a_id), "{}", r.text);
+    assert!(
+        all.contains(&op_b_id) && all.contains(&admin_a_id),
+        "{}",
+        r.text
+    );
     let r = app.send(get("/api/v1/tenants").auth(ROOT)).await;
     r.expect(200);
     let mut tenants = ids(&r.json);
@@ -1199,7 +1347,9 @@ async fn tenants_are_isolated_postgres() {
 async fn pagination_returns_every_device_once_in_order() {
     let app = App::sqlite().await;
     // Created out of order; listed by id.
-    let mut expected: Vec<String> = (0..25).map(|i| format!("dev-{:03}", (i * 7) % 25)).collect();
+    let mut expected: Vec<String> = (0..25)
+        .map(|i| format!("dev-{:03}", (i * 7) % 25))
+        .collect();
     for id in &expected {
         app.send(post("/api/v1/devices", &json!({"id": id})).auth(ROOT))
             .await
@@ -1243,7 +1393,9 @@ async fn pagination_returns_every_device_once_in_order() {
             .await
             .expect(200);
     }
-    let r = app.send(get("/api/v1/devices?tag=odd&limit=2").auth(ROOT)).await;
+    let r = app
+        .send(get("/api/v1/devices?tag=odd&limit=2").auth(ROOT))
+        .await;
     r.expect(200);
     assert_eq!(ids(&r.json["items"]), ["dev-003", "dev-011"]);
     let next = r.json["next_cursor"].as_str().unwrap();
@@ -1265,13 +1417,25 @@ async fn metrics_and_openapi_document() {
 
     let r = app.send(get("/metrics").auth(ROOT)).await;
     r.expect(200);
-    assert!(r.content_type.starts_with("text/plain"), "{}", r.content_type);
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
 
     let r = app.send(get("/api/v1/openapi.json").auth(ROOT)).await;
     r.expect(200);
-    assert!(r.content_type.starts_with("application/json"), "{}", r.content_type);
+    assert!(
+        r.content_type.starts_with("application/json"),
+        "{}",
+        r.content_type
+    );
     let doc: Value = serde_json::from_str(&r.text).unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with('3'), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with('3'),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [
         ("/api/v1/devices", &["get", "post"][..]),

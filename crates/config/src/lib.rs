@@ -135,13 +135,25 @@ mod tests {
             .expect_err("typo must fail")
             .to_string();
         assert!(e.contains("listne"), "{e}");
-        let e = parse("version = 1\n[htp]\n").expect_err("typo must fail").to_string();
+        let e = parse("version = 1\n[htp]\n")
+            .expect_err("typo must fail")
+            .to_string();
         assert!(e.contains("htp"), "{e}");
     }
 
     #[test]
     fn version_is_checked() {
-        assert!(parse("[http]\n").expect_err("missing").to_string().contains("version"));
-        assert!(parse("version = 2").expect_err("future").to_string().contains("version 2"));
+        assert!(
+            parse("[http]\n")
+                .expect_err("missing")
+                .to_string()
+                .contains("version")
+        );
+        assert!(
+            parse("version = 2")
+                .expect_err("future")
+                .to_string()
+                .contains("version 2")
+        );
     }
 }

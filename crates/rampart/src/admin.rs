@@ -184,7 +184,13 @@ pub(crate) async fn tenants(cmd: TenantsCommand) -> anyhow::Result<ExitCode> {
                 .await?
                 .map_or_else(Timestamp::now, |t| t.created_at);
             let name = name.unwrap_or_else(|| id.to_string());
-            store.put_tenant(&Tenant { id: id.clone(), name, created_at }).await?;
+            store
+                .put_tenant(&Tenant {
+                    id: id.clone(),
+                    name,
+                    created_at,
+                })
+                .await?;
             eprintln!("tenant {id} saved");
         }
         TenantsCommand::List { store } => {

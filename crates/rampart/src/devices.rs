@@ -153,7 +153,10 @@ pub(crate) async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
             let sims = store
                 .list_sims(
                     &tenant,
-                    &SimFilter { device_id: Some(id), ..Default::default() },
+                    &SimFilter {
+                        device_id: Some(id),
+                        ..Default::default()
+                    },
                     &PageRequest::default(),
                 )
                 .await?;
@@ -186,7 +189,11 @@ impl ImportSummary {
     fn print(&self, file: &Path, dry_run: bool) {
         let verb = if dry_run { "would import" } else { "imported" };
         let total = self.inserted + self.updated;
-        let rate = if self.seconds > 0.0 { total as f64 / self.seconds } else { 0.0 };
+        let rate = if self.seconds > 0.0 {
+            total as f64 / self.seconds
+        } else {
+            0.0
+        };
         eprintln!(
             "{}: {verb} {} new, {} updated, {} rejected in {:.1} s ({rate:.0} rows/s)",
             file.display(),
@@ -196,7 +203,10 @@ impl ImportSummary {
             self.seconds
         );
         if let Some(p) = &self.rejects_path {
-            eprintln!("rejected rows (line, reason, raw) written to {}", p.display());
+            eprintln!(
+                "rejected rows (line, reason, raw) written to {}",
+                p.display()
+            );
         }
     }
 }

@@ -26,6 +26,12 @@ use crate::{
     StoreError,
 };
 
+mod helpers;
+mod import;
+
+use helpers::store_helpers;
+use import::store_import;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -44,6 +50,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Write transactions take the write lock up front: a deferred transaction that reads and
+    /// then writes fails at once with `SQLITE_BUSY` when another connection writes meanwhile,
+    /// whereas an immediate one waits its turn (busy timeout).
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
     /// Opens (creating if needed) `rampart.db` under `dir`.
     pub async fn open_dir(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)
@@ -84,6 +95,8 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    const BEGIN: &'static str = "BEGIN";
+
     /// Connects to `url` and applies migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(PgConnectOptions::from_str(url)?).await
@@ -145,312 +158,8 @@ struct ExistingSim {
 
 macro_rules! store_impl {
     ($store:ident, $db:ty, $backend:expr) => {
-        impl $store {
-            fn device_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Device> {
-                Ok(Device {
-                    tenant: TenantId::parse(&row.try_get::<String, _>("tenant_id")?)?,
-                    id: DeviceId::parse(&row.try_get::<String, _>("id")?)?,
-                    name: row.try_get("name")?,
-                    profile: opt_label(row.try_get("profile")?)?,
-                    state: parse_enum(&row.try_get::<String, _>("state")?)?,
-                    mac: row
-                        .try_get::<Option<String>, _>("mac")?
-                        .map(|m| MacAddr::parse(&m))
-                        .transpose()?,
-                    firmware: row.try_get("firmware")?,
-                    tags: parse_labels(&row.try_get::<String, _>("tags")?)?,
-                    groups: parse_labels(&row.try_get::<String, _>("groups_")?)?,
-                    ips: parse_ips(&row.try_get::<String, _>("ips")?)?,
-                    created_at: Timestamp(row.try_get("created_at")?),
-                    updated_at: Timestamp(row.try_get("updated_at")?),
-                })
-            }
-
-            fn sim_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Sim> {
-                Ok(Sim {
-                    iccid: Iccid::parse(&row.try_get::<String, _>("iccid")?)?,
-                    tenant: TenantId::parse(&row.try_get::<String, _>("tenant_id")?)?,
-                    imsi: Imsi::parse(&row.try_get::<String, _>("imsi")?)?,
-                    msisdn: row
-                        .try_get::<Option<String>, _>("msisdn")?
-                        .map(|m| Msisdn::parse(&m))
-                        .transpose()?,
-                    imei_policy: parse_enum(&row.try_get::<String, _>("imei_policy")?)?,
-                    allowed_imeis: parse_imeis(&row.try_get::<String, _>("allowed_imeis")?)?,
-                    learned_imei: row
-                        .try_get::<Option<String>, _>("learned_imei")?
-                        .map(|m| Imei::parse(&m))
-                        .transpose()?,
-                    device_id: row
-                        .try_get::<Option<String>, _>("device_id")?
-                        .map(|m| DeviceId::parse(&m))
-                        .transpose()?,
-                    created_at: Timestamp(row.try_get("created_at")?),
-                    updated_at: Timestamp(row.try_get("updated_at")?),
-                })
-            }
-
-            fn token_from_row(row: &<$db as sqlx::Database>::Row) -> Result<ApiToken> {
-                Ok(ApiToken {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    role: parse_enum::<Role>(&row.try_get::<String, _>("role")?)?,
-                    tenant: row
-                        .try_get::<Option<String>, _>("tenant_id")?
-                        .map(|t| TenantId::parse(&t))
-                        .transpose()?,
-                    created_at: Timestamp(row.try_get("created_at")?),
-                })
-            }
-
-            /// Writes device rows (insert, or replace all but `created_at`).
-            async fn upsert_device_rows(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                devices: &[&Device],
-            ) -> Result<()> {
-                for chunk in devices.chunks(CHUNK) {
-                    let mut qb: QueryBuilder<$db> =
-                        QueryBuilder::new(format!("INSERT INTO devices ({DEVICE_COLS}) "));
-                    qb.push_values(chunk, |mut b, d| {
-                        b.push_bind(d.tenant.as_str().to_owned())
-                            .push_bind(d.id.as_str().to_owned())
-                            .push_bind(d.name.clone())
-                            .push_bind(d.profile.as_ref().map(|p| p.as_str().to_owned()))
-                            .push_bind(d.state.as_str())
-                            .push_bind(d.mac.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(d.firmware.clone())
-                            .push_bind(labels_json(&d.tags))
-                            .push_bind(labels_json(&d.groups))
-                            .push_bind(ips_json(&d.ips))
-                            .push_bind(d.created_at.0)
-                            .push_bind(d.updated_at.0);
-                    });
-                    qb.push(
-                        " ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, \
-                         profile = excluded.profile, state = excluded.state, mac = excluded.mac, \
-                         firmware = excluded.firmware, tags = excluded.tags, \
-                         groups_ = excluded.groups_, ips = excluded.ips, \
-                         updated_at = excluded.updated_at",
-                    );
-                    qb.build().execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
-
-            /// Brings the label and address index rows of each device from `old` to `new`.
-            async fn sync_index_rows(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                changes: &[(Option<&Device>, Option<&Device>)],
-            ) -> Result<()> {
-                let mut add_labels: Vec<(String, &'static str, String, String)> = Vec::new();
-                let mut add_ips: Vec<(String, Vec<u8>, Vec<u8>, String)> = Vec::new();
-                for (old, new) in changes {
-                    let dev = match new.or(*old) {
-                        Some(d) => d,
-                        None => continue,
-                    };
-                    let (t, id) = (dev.tenant.as_str(), dev.id.as_str());
-                    let old_l = old.map(label_rows).unwrap_or_default();
-                    let new_l = new.map(label_rows).unwrap_or_default();
-                    let old_i = old.map(ip_rows).unwrap_or_default();
-                    let new_i = new.map(ip_rows).unwrap_or_default();
-                    for (kind, value) in old_l.difference(&new_l) {
-                        sqlx::query(
-                            "DELETE FROM device_labels WHERE tenant_id = $1 AND kind = $2 \
-                             AND value = $3 AND device_id = $4",
-                        )
-                        .bind(t)
-                        .bind(*kind)
-                        .bind(value.as_str())
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    for (start, end) in old_i.difference(&new_i) {
-                        sqlx::query(
-                            "DELETE FROM device_ips WHERE tenant_id = $1 AND net_start = $2 \
-                             AND net_end = $3 AND device_id = $4",
-                        )
-                        .bind(t)
-                        .bind(start.as_slice())
-                        .bind(end.as_slice())
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    for (kind, value) in new_l.difference(&old_l) {
-                        add_labels.push((t.to_owned(), *kind, value.clone(), id.to_owned()));
-                    }
-                    for (start, end) in new_i.difference(&old_i) {
-                        add_ips.push((t.to_owned(), start.clone(), end.clone(), id.to_owned()));
-                    }
-                }
-                for chunk in add_labels.chunks(CHUNK * 2) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO device_labels (tenant_id, kind, value, device_id) ",
-                    );
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.0.clone())
-                            .push_bind(r.1)
-                            .push_bind(r.2.clone())
-                            .push_bind(r.3.clone());
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING");
-                    qb.build().execute(&mut *conn).await?;
-                }
-                for chunk in add_ips.chunks(CHUNK * 2) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO device_ips (tenant_id, net_start, net_end, device_id) ",
-                    );
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.0.clone())
-                            .push_bind(r.1.clone())
-                            .push_bind(r.2.clone())
-                            .push_bind(r.3.clone());
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING");
-                    qb.build().execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
-
-            async fn upsert_sim_rows(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                sims: &[&Sim],
-            ) -> Result<()> {
-                for chunk in sims.chunks(CHUNK) {
-                    let mut qb: QueryBuilder<$db> =
-                        QueryBuilder::new(format!("INSERT INTO sims ({SIM_COLS}) "));
-                    qb.push_values(chunk, |mut b, s| {
-                        b.push_bind(s.iccid.as_str().to_owned())
-                            .push_bind(s.tenant.as_str().to_owned())
-                            .push_bind(s.imsi.as_str().to_owned())
-                            .push_bind(s.msisdn.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(s.imei_policy.as_str())
-                            .push_bind(imeis_json(&s.allowed_imeis))
-                            .push_bind(s.learned_imei.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(s.device_id.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(s.created_at.0)
-                            .push_bind(s.updated_at.0);
-                    });
-                    qb.push(
-                        " ON CONFLICT (iccid) DO UPDATE SET imsi = excluded.imsi, \
-                         msisdn = excluded.msisdn, imei_policy = excluded.imei_policy, \
-                         allowed_imeis = excluded.allowed_imeis, device_id = excluded.device_id, \
-                         updated_at = excluded.updated_at",
-                    );
-                    qb.build().execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
-
-            async fn fetch_devices_by_id(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                tenant: &TenantId,
-                ids: &[&str],
-            ) -> Result<HashMap<String, Device>> {
-                let mut out = HashMap::with_capacity(ids.len());
-                for chunk in ids.chunks(CHUNK * 4) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                        "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = "
-                    ));
-                    qb.push_bind(tenant.as_str().to_owned()).push(" AND id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind((*id).to_owned());
-                    }
-                    qb.push(")");
-                    for row in qb.build().fetch_all(&mut *conn).await? {
-                        let d = Self::device_from_row(&row)?;
-                        out.insert(d.id.as_str().to_owned(), d);
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn sims_bound_to(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                tenant: &TenantId,
-                ids: &[&str],
-            ) -> Result<Vec<Sim>> {
-                let mut out = Vec::new();
-                for chunk in ids.chunks(CHUNK * 4) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                        "SELECT {SIM_COLS} FROM sims WHERE tenant_id = "
-                    ));
-                    qb.push_bind(tenant.as_str().to_owned()).push(" AND device_id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind((*id).to_owned());
-                    }
-                    qb.push(") ORDER BY iccid");
-                    for row in qb.build().fetch_all(&mut *conn).await? {
-                        out.push(Self::sim_from_row(&row)?);
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn existing_sims(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                iccids: &[&str],
-                imsis: &[&str],
-            ) -> Result<Vec<ExistingSim>> {
-                let mut out = Vec::new();
-                for (col, keys) in [("iccid", iccids), ("imsi", imsis)] {
-                    for chunk in keys.chunks(CHUNK * 4) {
-                        let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                            "SELECT iccid, imsi, tenant_id, device_id FROM sims WHERE {col} IN ("
-                        ));
-                        let mut sep = qb.separated(", ");
-                        for k in chunk {
-                            sep.push_bind((*k).to_owned());
-                        }
-                        qb.push(")");
-                        for row in qb.build().fetch_all(&mut *conn).await? {
-                            out.push(ExistingSim {
-                                iccid: row.try_get("iccid")?,
-                                imsi: row.try_get("imsi")?,
-                                tenant: row.try_get("tenant_id")?,
-                                device: row.try_get("device_id")?,
-                            });
-                        }
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn ensure_tenant(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                tenant: &TenantId,
-            ) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, $2) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(tenant.as_str())
-                .bind(Timestamp::now().0)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            }
-
-            async fn check_device_exists(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                tenant: &TenantId,
-                id: &DeviceId,
-            ) -> Result<()> {
-                let found = sqlx::query("SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.as_str())
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                match found {
-                    Some(_) => Ok(()),
-                    None => Err(StoreError::NotFound(format!("device {id}"))),
-                }
-            }
-        }
+        store_helpers!($store, $db);
+        store_import!($store, $db);
 
         #[async_trait]
         impl Store for $store {
@@ -628,7 +337,7 @@ macro_rules! store_impl {
                 let now = Timestamp::now();
                 d.created_at = now;
                 d.updated_at = now;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 Self::ensure_tenant(&mut tx, &d.tenant).await?;
                 let r = sqlx::query(
                     "INSERT INTO devices (tenant_id, id, name, profile, state, mac, firmware, \
@@ -672,7 +381,7 @@ macro_rules! store_impl {
             async fn update_device(&self, device: &Device) -> Result<Device> {
                 let mut d = device.clone();
                 d.normalize()?;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let old = Self::fetch_devices_by_id(&mut tx, &d.tenant, &[d.id.as_str()])
                     .await?
                     .remove(d.id.as_str())
@@ -686,7 +395,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_device(&self, t: &TenantId, id: &DeviceId) -> Result<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let Some(old) = Self::fetch_devices_by_id(&mut tx, t, &[id.as_str()])
                     .await?
                     .remove(id.as_str())
@@ -831,7 +540,7 @@ macro_rules! store_impl {
                 let now = Timestamp::now();
                 s.created_at = now;
                 s.updated_at = now;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 Self::ensure_tenant(&mut tx, &s.tenant).await?;
                 if let Some(dev) = &s.device_id {
                     Self::check_device_exists(&mut tx, &s.tenant, dev).await?;
@@ -875,7 +584,7 @@ macro_rules! store_impl {
             async fn update_sim(&self, sim: &Sim) -> Result<Sim> {
                 let mut s = sim.clone();
                 s.normalize()?;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let old = sqlx::query(AssertSqlSafe(format!(
                     "SELECT {SIM_COLS} FROM sims WHERE iccid = $1 AND tenant_id = $2"
                 )))
@@ -972,149 +681,7 @@ macro_rules! store_impl {
                 rows: &[(u64, DeviceRecord)],
                 dry_run: bool,
             ) -> Result<BatchOutcome> {
-                let mut outcome = BatchOutcome::default();
-                let mut reject = |line: u64, reason: String| {
-                    outcome.rejected.push(RejectedRow { line, reason });
-                };
-                // Rules inside the batch.
-                let mut seen_ids: HashMap<&str, u64> = HashMap::new();
-                let mut seen_iccid: HashMap<&str, u64> = HashMap::new();
-                let mut seen_imsi: HashMap<&str, u64> = HashMap::new();
-                let mut accepted: Vec<&(u64, DeviceRecord)> = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let (line, rec) = (row.0, &row.1);
-                    if &rec.device.tenant != t
-                        || rec.sim.as_ref().is_some_and(|s| &s.tenant != t)
-                    {
-                        reject(line, "record belongs to another tenant".to_owned());
-                        continue;
-                    }
-                    if let Some(prev) = seen_ids.get(rec.device.id.as_str()) {
-                        reject(line, format!("device_id {} repeats line {prev}", rec.device.id));
-                        continue;
-                    }
-                    if let Some(sim) = &rec.sim {
-                        if let Some(prev) = seen_iccid.get(sim.iccid.as_str()) {
-                            reject(line, format!("duplicate iccid {} (line {prev})", sim.iccid));
-                            continue;
-                        }
-                        if let Some(prev) = seen_imsi.get(sim.imsi.as_str()) {
-                            reject(line, format!("duplicate imsi {} (line {prev})", sim.imsi));
-                            continue;
-                        }
-                        seen_iccid.insert(sim.iccid.as_str(), line);
-                        seen_imsi.insert(sim.imsi.as_str(), line);
-                    }
-                    seen_ids.insert(rec.device.id.as_str(), line);
-                    accepted.push(row);
-                }
-
-                let mut conn = self.pool.acquire().await?;
-                // Rules against what is stored.
-                let iccids: Vec<&str> = accepted
-                    .iter()
-                    .filter_map(|r| r.1.sim.as_ref().map(|s| s.iccid.as_str()))
-                    .collect();
-                let imsis: Vec<&str> = accepted
-                    .iter()
-                    .filter_map(|r| r.1.sim.as_ref().map(|s| s.imsi.as_str()))
-                    .collect();
-                let existing = Self::existing_sims(&mut conn, &iccids, &imsis).await?;
-                let by_iccid: HashMap<&str, &ExistingSim> =
-                    existing.iter().map(|e| (e.iccid.as_str(), e)).collect();
-                let by_imsi: HashMap<&str, &ExistingSim> =
-                    existing.iter().map(|e| (e.imsi.as_str(), e)).collect();
-                let mut kept: Vec<&(u64, DeviceRecord)> = Vec::with_capacity(accepted.len());
-                for row in accepted {
-                    let (line, rec) = (row.0, &row.1);
-                    let id = rec.device.id.as_str();
-                    if let Some(sim) = &rec.sim {
-                        if let Some(e) = by_iccid.get(sim.iccid.as_str()) {
-                            if e.tenant != t.as_str() {
-                                reject(line, format!("duplicate iccid {}: registered in another tenant", sim.iccid));
-                                continue;
-                            }
-                            if let Some(other) = e.device.as_deref().filter(|d| *d != id) {
-                                reject(line, format!("duplicate iccid {}: bound to device {other}", sim.iccid));
-                                continue;
-                            }
-                        }
-                        if let Some(e) = by_imsi.get(sim.imsi.as_str()) {
-                            if e.iccid != sim.iccid.as_str() {
-                                let owner = e.device.as_deref().unwrap_or("no device");
-                                reject(line, format!("duplicate imsi {}: belongs to sim {} ({owner})", sim.imsi, e.iccid));
-                                continue;
-                            }
-                        }
-                    }
-                    kept.push(row);
-                }
-                let ids: Vec<&str> = kept.iter().map(|r| r.1.device.id.as_str()).collect();
-                let old = Self::fetch_devices_by_id(&mut conn, t, &ids).await?;
-                for id in &ids {
-                    if old.contains_key(*id) {
-                        outcome.updated += 1;
-                    } else {
-                        outcome.inserted += 1;
-                    }
-                }
-                if dry_run || kept.is_empty() {
-                    return Ok(outcome);
-                }
-                let bound = Self::sims_bound_to(&mut conn, t, &ids).await?;
-                drop(conn);
-
-                let now = Timestamp::now();
-                let devices: Vec<Device> = kept
-                    .iter()
-                    .map(|r| {
-                        let mut d = r.1.device.clone();
-                        d.created_at = old.get(d.id.as_str()).map_or(now, |o| o.created_at);
-                        d.updated_at = now;
-                        d
-                    })
-                    .collect();
-                let sims: Vec<Sim> = kept
-                    .iter()
-                    .filter_map(|r| {
-                        r.1.sim.as_ref().map(|s| {
-                            let mut s = s.clone();
-                            s.device_id = Some(r.1.device.id.clone());
-                            s.created_at = now;
-                            s.updated_at = now;
-                            s
-                        })
-                    })
-                    .collect();
-                let new_sim_of: HashMap<&str, &str> = sims
-                    .iter()
-                    .filter_map(|s| s.device_id.as_ref().map(|d| (d.as_str(), s.iccid.as_str())))
-                    .collect();
-
-                let mut tx = self.pool.begin().await?;
-                Self::ensure_tenant(&mut tx, t).await?;
-                let device_refs: Vec<&Device> = devices.iter().collect();
-                Self::upsert_device_rows(&mut tx, &device_refs).await?;
-                let changes: Vec<(Option<&Device>, Option<&Device>)> = devices
-                    .iter()
-                    .map(|d| (old.get(d.id.as_str()), Some(d)))
-                    .collect();
-                Self::sync_index_rows(&mut tx, &changes).await?;
-                // The file is the truth for a device's binding: unbind SIMs it no longer names.
-                for s in &bound {
-                    let Some(dev) = s.device_id.as_ref() else { continue };
-                    if new_sim_of.get(dev.as_str()) != Some(&s.iccid.as_str()) {
-                        sqlx::query("UPDATE sims SET device_id = NULL, updated_at = $2 WHERE iccid = $1")
-                            .bind(s.iccid.as_str())
-                            .bind(now.0)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                let sim_refs: Vec<&Sim> = sims.iter().collect();
-                Self::upsert_sim_rows(&mut tx, &sim_refs).await?;
-                tx.commit().await?;
-                Ok(outcome)
+                self.import_rows(t, rows, dry_run).await
             }
 
             async fn export_page(
@@ -1207,29 +774,6 @@ macro_rules! store_impl {
             }
         }
 
-        impl $store {
-            async fn upsert_sim_rows_insert_only(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                s: &Sim,
-            ) -> Result<()> {
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO sims ({SIM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                )))
-                .bind(s.iccid.as_str())
-                .bind(s.tenant.as_str())
-                .bind(s.imsi.as_str())
-                .bind(s.msisdn.as_ref().map(Msisdn::as_str))
-                .bind(s.imei_policy.as_str())
-                .bind(imeis_json(&s.allowed_imeis))
-                .bind(s.learned_imei.as_ref().map(Imei::as_str))
-                .bind(s.device_id.as_ref().map(DeviceId::as_str))
-                .bind(s.created_at.0)
-                .bind(s.updated_at.0)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            }
-        }
     };
 }
 
