@@ -232,7 +232,8 @@ pub(crate) async fn delete_device(
 fn check_body_id(input: &DeviceInput, id: &DeviceId) -> Result<(), ApiError> {
     match input.id.as_deref() {
         Some(b) if b != id.as_str() => Err(ApiError::bad_request(format!(
-            "body id {b:?} does not match the path id {id:?}"
+            "body id {b:?} does not match the path id {:?}",
+            id.as_str()
         ))),
         _ => Ok(()),
     }

@@ -26,8 +26,8 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: unauthorized, forbidden, not_found, conflict, invalid, bad_request,
-    /// payload_too_large, unsupported_media_type, unavailable, internal.
+    /// Stable code: unauthorized, forbidden, not_found, method_not_allowed, conflict, invalid,
+    /// bad_request, payload_too_large, unsupported_media_type, unavailable, internal.
     pub code: String,
     /// Human-readable explanation.
     pub message: String,

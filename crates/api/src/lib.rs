@@ -126,9 +126,11 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(healthz))
+        .method_not_allowed_fallback(method_not_allowed)
         .merge(protected)
         .layer(from_fn(telemetry::record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -169,4 +171,12 @@ async fn metrics(
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "the route does not support this method",
+    )
 }

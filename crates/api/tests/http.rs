@@ -126,12 +126,14 @@ impl App {
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Resp {
             status,
             content_type,
+            headers,
             text,
             json,
         }
@@ -241,6 +243,7 @@ impl Req {
 struct Resp {
     status: StatusCode,
     content_type: String,
+    headers: header::HeaderMap,
     text: String,
     json: Value,
 }
@@ -356,6 +359,7 @@ async fn healthz_is_open_and_everything_else_needs_a_valid_token() {
         get("/api/v1/openapi.json"),
         get("/nope"),
         get("/api/v1/nope"),
+        req(Method::PUT, "/api/v1/sims"),
         post("/api/v1/devices", &json!({"id": "sneaky"})),
         post("/api/v1/tokens", &json!({"name": "x", "role": "admin"})),
         delete("/api/v1/tokens/tok_bootstrap"),
@@ -403,6 +407,15 @@ async fn healthz_is_open_and_everything_else_needs_a_valid_token() {
     app.send(get("/nope").auth(ROOT))
         .await
         .expect_error(404, "not_found");
+
+    // A known route with a method it does not have: JSON 405 with Allow, after authentication.
+    let r = app.send(req(Method::PUT, "/api/v1/sims").auth(ROOT)).await;
+    r.expect_error(405, "method_not_allowed");
+    let allow = r.headers[header::ALLOW].to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    app.send(post("/healthz", &json!({})))
+        .await
+        .expect_error(405, "method_not_allowed");
 
     // /healthz does not care about credentials.
     app.send(get("/healthz").header("authorization", "Bearer rmp_wrong"))
@@ -540,9 +553,13 @@ async fn device_and_sim_lifecycle() {
     assert_eq!(app.device_ids(ROOT, "state=active").await, ["cam-0001"]);
 
     // A body id that disagrees with the path is refused.
-    app.send(patch("/api/v1/devices/meter-0001", &json!({"id": "cam-0001"})).auth(ROOT))
-        .await
-        .expect_error(400, "bad_request");
+    let r = app
+        .send(patch("/api/v1/devices/meter-0001", &json!({"id": "cam-0001"})).auth(ROOT))
+        .await;
+    assert_eq!(
+        r.expect_error(400, "bad_request"),
+        r#"body id "cam-0001" does not match the path id "meter-0001""#
+    );
     // PATCH of a device that does not exist.
     app.send(patch("/api/v1/devices/ghost", &json!({"name": "x"})).auth(ROOT))
         .await

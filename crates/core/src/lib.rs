@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounting;
 mod auth;
 mod ids;
 mod labels;
@@ -13,6 +14,9 @@ mod luhn;
 mod mcc;
 mod model;
 
+pub use accounting::{
+    AccountingRecord, Location, RadiusSession, SimSighting, UnknownImsi, UsageHour,
+};
 pub use auth::{ApiToken, Role};
 pub use ids::{Iccid, Imei, Imsi, Msisdn};
 pub use labels::{DeviceId, Label, MacAddr, TenantId};
