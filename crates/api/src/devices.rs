@@ -165,8 +165,18 @@ pub(crate) async fn get_device(
             },
         )
         .await?;
+    let imsis: Vec<String> = sims
+        .items
+        .iter()
+        .map(|s| String::from(s.imsi.clone()))
+        .collect();
+    let c = crate::connectivity::device_connectivity(&st, &imsis).await?;
     let mut view = DeviceView::from(device);
     view.sims = Some(sims.items.into_iter().map(SimView::from).collect());
+    view.session = c.session;
+    view.usage = c.usage;
+    view.last_imei = c.last_imei;
+    view.last_location = c.last_location;
     Ok(axum::Json(view))
 }
 

@@ -40,6 +40,18 @@ pub struct DeviceView {
     /// SIMs bound to the device (only in single-device answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sims: Option<Vec<SimView>>,
+    /// Live RADIUS session of its SIM, if any (only in single-device answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::connectivity::SessionView>,
+    /// Last 24 h of hourly data usage (only in single-device answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::connectivity::UsageView>,
+    /// Last IMEI(SV) seen with its SIMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_imei: Option<crate::connectivity::SightingView>,
+    /// Last location seen with its SIMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_location: Option<crate::connectivity::SightingView>,
 }
 
 impl From<Device> for DeviceView {
@@ -58,6 +70,10 @@ impl From<Device> for DeviceView {
             created_at: d.created_at.to_rfc3339(),
             updated_at: d.updated_at.to_rfc3339(),
             sims: None,
+            session: None,
+            usage: None,
+            last_imei: None,
+            last_location: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod admin;
 pub mod auth;
 mod catalog;
+pub mod connectivity;
 mod devices;
 pub mod dto;
 pub mod error;
@@ -66,7 +67,7 @@ impl ApiState {
     info(title = "Rampart API", description = "IoT fleet security platform: registry of devices, SIMs, profiles and groups."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
-    tags((name = "devices"), (name = "sims"), (name = "profiles"), (name = "groups"), (name = "admin"))
+    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "profiles"), (name = "groups"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -92,6 +93,9 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             devices::patch_device,
             devices::delete_device
         ))
+        .routes(routes!(connectivity::device_usage))
+        .routes(routes!(connectivity::list_sessions))
+        .routes(routes!(connectivity::list_unknown_imsis))
         .routes(routes!(sims::list_sims, sims::create_sim))
         .routes(routes!(sims::get_sim, sims::patch_sim, sims::delete_sim))
         .routes(routes!(catalog::list_profiles, catalog::put_profile))

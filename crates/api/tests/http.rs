@@ -1348,8 +1348,9 @@ async fn tenants_are_isolated_postgres() {
         async move { tenant_isolation(&app).await }
     })
     .await;
-    if let Ok(app) = Arc::try_unwrap(app) {
-        app.cleanup().await;
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.cleanup().await,
+        Err(_) => eprintln!("postgres api test: scratch schema still in use, not dropped"),
     }
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());

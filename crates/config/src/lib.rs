@@ -35,6 +35,14 @@ pub enum ConfigError {
         /// What is wrong and where (line and column, key name).
         message: String,
     },
+    /// A RADIUS client's secret cannot be loaded (the message never contains the secret).
+    #[error("radius client {client}: {message}")]
+    Secret {
+        /// The client's name.
+        client: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The file's `version` is missing or not one this build reads.
     #[error("{path}: {message}")]
     Version {
@@ -57,6 +65,9 @@ pub struct Config {
     /// Where state lives.
     #[serde(default)]
     pub store: StoreConfig,
+    /// The RADIUS accounting server.
+    #[serde(default)]
+    pub radius: RadiusConfig,
 }
 
 /// `[http]`
@@ -77,6 +88,10 @@ pub struct StoreConfig {
     /// `postgres://...` to keep shared state on PostgreSQL instead of the embedded SQLite.
     pub database_url: Option<String>,
 }
+
+mod radius;
+
+pub use radius::{ClientAddress, RadiusClientConfig, RadiusConfig, Secret, parse_listen};
 
 impl Config {
     /// Parses configuration text; `path` is only used in messages.
@@ -139,6 +154,58 @@ mod tests {
             .expect_err("typo must fail")
             .to_string();
         assert!(e.contains("htp"), "{e}");
+    }
+
+    #[test]
+    fn radius_clients_and_secrets() {
+        let c = parse(
+            "version = 1\n[radius]\nlisten = \"0.0.0.0:1813\"\nmax_sessions = 10\n\
+             [[radius.clients]]\nname = \"pgw\"\naddress = \"10.0.0.0/24\"\nsecret = \"s3cr3t\"\n\
+             require_message_authenticator = true\n[[radius.clients]]\naddress = \"192.0.2.1\"\n\
+             secret_env = \"RAMPART_TEST_UNSET_SECRET_VAR\"\n",
+        )
+        .expect("radius");
+        assert_eq!(c.radius.clients.len(), 2);
+        let debug = format!("{:?}", c.radius);
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert_eq!(
+            c.radius.clients[0].load_secret().expect("inline").expose(),
+            b"s3cr3t"
+        );
+        assert_eq!(c.radius.clients[1].address.0.to_string(), "192.0.2.1/32");
+        let e = c.radius.clients[1]
+            .load_secret()
+            .expect_err("unset")
+            .to_string();
+        assert!(e.contains("RAMPART_TEST_UNSET_SECRET_VAR"), "{e}");
+        assert!(
+            parse("version = 1\n[[radius.clients]]\naddress = \"nope\"\nsecret = \"x\"\n").is_err()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("nas.secret");
+        std::fs::write(&path, "filesecret\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let text = format!(
+            "version = 1\n[[radius.clients]]\naddress = \"127.0.0.1\"\nsecret_file = {:?}\n",
+            path.display().to_string()
+        );
+        let c = parse(&text).expect("parse");
+        let e = c.radius.clients[0]
+            .load_secret()
+            .expect_err("world-readable")
+            .to_string();
+        assert!(e.contains("chmod 600") && !e.contains("filesecret"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(
+            c.radius.clients[0].load_secret().expect("private").expose(),
+            b"filesecret"
+        );
     }
 
     #[test]

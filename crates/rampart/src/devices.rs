@@ -160,7 +160,16 @@ pub(crate) async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
                     &PageRequest::default(),
                 )
                 .await?;
-            let view = serde_json::json!({ "device": device, "sims": sims.items });
+            let connectivity =
+                crate::radius::device_connectivity(store.as_ref(), &sims.items).await?;
+            let view = serde_json::json!({
+                "device": device,
+                "sims": sims.items,
+                "session": connectivity.session,
+                "usage_24h": connectivity.usage,
+                "last_imei": connectivity.last_imei,
+                "last_location": connectivity.last_location,
+            });
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -301,6 +310,7 @@ async fn import(
         Ok(())
     };
 
+    let mut batches: u64 = 0;
     while let Some(work) = rx.recv().await {
         match work {
             Work::Reject(e) => reject(&e, &mut summary)?,
@@ -312,6 +322,15 @@ async fn import(
                         let first = batch.first().map_or(0, |r| r.0);
                         format!("storing the batch starting at line {first}")
                     })?;
+                batches += 1;
+                // Planner statistics after 1, 4, 16, 64... batches: cheap, and keeps look-ups
+                // on indexes while the tables grow from empty.
+                if !opts.dry_run
+                    && batches.is_power_of_two()
+                    && batches.trailing_zeros().is_multiple_of(2)
+                {
+                    store.refresh_statistics().await?;
+                }
                 summary.inserted += outcome.inserted;
                 summary.updated += outcome.updated;
                 for r in outcome.rejected {
@@ -326,6 +345,9 @@ async fn import(
         }
     }
     parser.await.context("parser task failed")??;
+    if !opts.dry_run {
+        store.refresh_statistics().await?;
+    }
     if let Some(w) = rejects {
         w.into_inner()?.flush()?;
     }

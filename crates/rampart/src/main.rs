@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod bench;
 mod devices;
+mod radius;
 mod serve;
 mod settings;
 
@@ -39,6 +41,9 @@ enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenants(admin::TenantsCommand),
+    /// Load generators for benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Check a configuration file and print the effective settings.
     CheckConfig(settings::StoreArgs),
 }
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
             Command::Devices(cmd) => devices::run(cmd).await,
             Command::Tokens(cmd) => admin::tokens(cmd).await,
             Command::Tenants(cmd) => admin::tenants(cmd).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
             Command::CheckConfig(args) => settings::check(&args),
         }
     });
@@ -87,7 +93,8 @@ fn init_tracing(filter: &str, json: bool) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if json {
         builder.json().init();
     } else {

@@ -20,6 +20,10 @@ pub(crate) struct ServeArgs {
     /// Address of the HTTP API [default: 127.0.0.1:8080].
     #[arg(long, env = "RAMPART_LISTEN")]
     listen: Option<SocketAddr>,
+    /// UDP address of the RADIUS accounting server, or `off` [default: `[radius] listen`, else
+    /// 127.0.0.1:1813].
+    #[arg(long, env = "RAMPART_RADIUS_LISTEN")]
+    radius_listen: Option<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -41,16 +45,39 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ensure_default_tenant(store.as_ref()).await?;
     bootstrap_admin(store.as_ref()).await?;
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ignored = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which only happens at exit.
+        let _ignored = rx.wait_for(|s| *s).await;
+    };
+    let radius = crate::radius::start(
+        &settings,
+        args.radius_listen.as_deref(),
+        store.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+
     let addr = settings.listen(args.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the HTTP API to {addr}"))?;
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "http api listening");
     let app = rampart_api::router(ApiState::new(store, Some(metrics)));
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stopped(stop_rx))
         .await
         .context("http server failed")?;
+    if let Some(task) = radius
+        && let Err(e) = task.await
+    {
+        tracing::warn!(error = %e, "radius accounting task failed");
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use ipnet::IpNet;
 use rampart_core::{
-    AccountingRecord, DeviceId, Iccid, Imsi, Location, RadiusSession, SimSighting, TenantId,
-    Timestamp, UnknownImsi, UsageHour,
+    AccountingRecord, DeviceId, Iccid, Imsi, RadiusSession, SimSighting, TenantId, Timestamp,
+    UnknownImsi, UsageHour,
 };
 
 use crate::Result;
@@ -136,9 +136,4 @@ pub trait AccountingStore: Send + Sync {
         after: Option<(&TenantId, &DeviceId)>,
         limit: u32,
     ) -> Result<Vec<StaticIps>>;
-}
-
-/// `location` as stored (JSON), for the SQL layer.
-pub(crate) fn location_json(l: Option<&Location>) -> Option<String> {
-    l.and_then(|l| serde_json::to_string(l).ok())
 }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounting;
 mod codec;
 mod imp;
 mod types;
@@ -21,6 +22,9 @@ use rampart_core::{
     TenantId, ValidationError,
 };
 
+pub use accounting::{
+    AccountingOp, AccountingStore, SessionFilter, SimBinding, StaticIps, StoredRecord,
+};
 pub use imp::{PostgresStore, SqliteStore};
 pub use types::{BatchOutcome, DeviceFilter, Page, PageRequest, RejectedRow, SimFilter};
 
@@ -64,7 +68,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// otherwise (tenants, tokens, and ICCID/IMSI uniqueness, which is global because a card exists
 /// once in the world).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountingStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Checks the database answers.
@@ -151,6 +155,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeviceRecord>>;
     /// Number of devices in the tenant.
     async fn count_devices(&self, tenant: &TenantId) -> Result<u64>;
+    /// Refreshes the query planner's statistics. Bulk loads call it as tables grow: PostgreSQL
+    /// plans a fresh table as tiny and would scan it for every batch's look-ups, which makes a
+    /// large import quadratic.
+    async fn refresh_statistics(&self) -> Result<()>;
 
     /// Stores a token's metadata and secret hash; replaces a token with the same id.
     async fn put_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<()>;

@@ -558,6 +558,10 @@ async fn profiles_groups_tokens(s: Arc<dyn Store>) {
     assert!(s.token_by_hash(&[7; 32]).await.unwrap().is_none());
 }
 
+#[path = "conformance/accounting.rs"]
+mod accounting;
+use accounting::accounting_roundtrip;
+
 macro_rules! store_test_suite {
     ($backend:ident: $($test:ident),+ $(,)?) => {
         mod $backend {
@@ -574,6 +578,23 @@ macro_rules! store_test_suite {
 }
 
 store_test_suite!(sqlite: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
-    tenant_isolation, import_batches, profiles_groups_tokens);
+    tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip);
 store_test_suite!(postgres: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
-    tenant_isolation, import_batches, profiles_groups_tokens);
+    tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip);
+
+/// The embedded store's files hold token hashes (and later key material): owner only.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _store = SqliteStore::open_dir(&data).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("rampart.db")), 0o600);
+    let wal = data.join("rampart.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+}

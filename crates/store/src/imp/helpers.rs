@@ -143,18 +143,23 @@ macro_rules! store_helpers {
                         add_ips.push((t.to_owned(), start.clone(), end.clone(), id.to_owned()));
                     }
                 }
-                for chunk in add_labels.chunks(CHUNK * 2) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO device_labels (tenant_id, kind, value, device_id) ",
+                if !add_labels.is_empty() {
+                    let c = Self::jcol;
+                    let sql = format!(
+                        "INSERT INTO device_labels (tenant_id, kind, value, device_id) \
+                         SELECT {}, {}, {}, {} FROM {} WHERE true ON CONFLICT DO NOTHING",
+                        c(0), c(1), c(2), c(3), Self::json_rows(1)
                     );
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.0.clone())
-                            .push_bind(r.1)
-                            .push_bind(r.2.clone())
-                            .push_bind(r.3.clone());
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING");
-                    qb.build().execute(&mut *conn).await?;
+                    for chunk in add_labels.chunks(CHUNK * 8) {
+                        let rows: Vec<serde_json::Value> = chunk
+                            .iter()
+                            .map(|r| serde_json::json!([r.0, r.1, r.2, r.3]))
+                            .collect();
+                        sqlx::query(AssertSqlSafe(sql.clone()))
+                            .bind(serde_json::Value::Array(rows).to_string())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                 }
                 for chunk in add_ips.chunks(CHUNK * 2) {
                     let mut qb: QueryBuilder<$db> = QueryBuilder::new(
@@ -176,28 +181,38 @@ macro_rules! store_helpers {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 sims: &[&Sim],
             ) -> Result<()> {
-                for chunk in sims.chunks(CHUNK) {
-                    let mut qb: QueryBuilder<$db> =
-                        QueryBuilder::new(format!("INSERT INTO sims ({SIM_COLS}) "));
-                    qb.push_values(chunk, |mut b, s| {
-                        b.push_bind(s.iccid.as_str().to_owned())
-                            .push_bind(s.tenant.as_str().to_owned())
-                            .push_bind(s.imsi.as_str().to_owned())
-                            .push_bind(s.msisdn.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(s.imei_policy.as_str())
-                            .push_bind(imeis_json(&s.allowed_imeis))
-                            .push_bind(s.learned_imei.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(s.device_id.as_ref().map(|m| m.as_str().to_owned()))
-                            .push_bind(s.created_at.0)
-                            .push_bind(s.updated_at.0);
-                    });
-                    qb.push(
-                        " ON CONFLICT (iccid) DO UPDATE SET imsi = excluded.imsi, \
-                         msisdn = excluded.msisdn, imei_policy = excluded.imei_policy, \
-                         allowed_imeis = excluded.allowed_imeis, device_id = excluded.device_id, \
-                         updated_at = excluded.updated_at",
-                    );
-                    qb.build().execute(&mut *conn).await?;
+                let (c, i) = (Self::jcol, Self::jint);
+                let sql = format!(
+                    "INSERT INTO sims ({SIM_COLS}) SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+                     FROM {} WHERE true ON CONFLICT (iccid) DO UPDATE SET imsi = excluded.imsi, \
+                     msisdn = excluded.msisdn, imei_policy = excluded.imei_policy, \
+                     allowed_imeis = excluded.allowed_imeis, device_id = excluded.device_id, \
+                     updated_at = excluded.updated_at",
+                    c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), i(8), i(9),
+                    Self::json_rows(1)
+                );
+                for chunk in sims.chunks(CHUNK * 4) {
+                    let rows: Vec<serde_json::Value> = chunk
+                        .iter()
+                        .map(|s| {
+                            serde_json::json!([
+                                s.iccid.as_str(),
+                                s.tenant.as_str(),
+                                s.imsi.as_str(),
+                                s.msisdn.as_ref().map(Msisdn::as_str),
+                                s.imei_policy.as_str(),
+                                imeis_json(&s.allowed_imeis),
+                                s.learned_imei.as_ref().map(Imei::as_str),
+                                s.device_id.as_ref().map(DeviceId::as_str),
+                                s.created_at.0,
+                                s.updated_at.0
+                            ])
+                        })
+                        .collect();
+                    sqlx::query(AssertSqlSafe(sql.clone()))
+                        .bind(serde_json::Value::Array(rows).to_string())
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 Ok(())
             }
@@ -208,20 +223,21 @@ macro_rules! store_helpers {
                 ids: &[&str],
             ) -> Result<HashMap<String, Device>> {
                 let mut out = HashMap::with_capacity(ids.len());
-                for chunk in ids.chunks(CHUNK * 4) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                        "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = "
-                    ));
-                    qb.push_bind(tenant.as_str().to_owned()).push(" AND id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind((*id).to_owned());
-                    }
-                    qb.push(")");
-                    for row in qb.build().fetch_all(&mut *conn).await? {
-                        let d = Self::device_from_row(&row)?;
-                        out.insert(d.id.as_str().to_owned(), d);
-                    }
+                if ids.is_empty() {
+                    return Ok(out);
+                }
+                let sql = format!(
+                    "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND id IN {}",
+                    Self::in_json_list(2)
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(tenant.as_str())
+                    .bind(json_list(ids))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                for row in rows {
+                    let d = Self::device_from_row(&row)?;
+                    out.insert(d.id.as_str().to_owned(), d);
                 }
                 Ok(out)
             }
@@ -231,22 +247,20 @@ macro_rules! store_helpers {
                 tenant: &TenantId,
                 ids: &[&str],
             ) -> Result<Vec<Sim>> {
-                let mut out = Vec::new();
-                for chunk in ids.chunks(CHUNK * 4) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                        "SELECT {SIM_COLS} FROM sims WHERE tenant_id = "
-                    ));
-                    qb.push_bind(tenant.as_str().to_owned()).push(" AND device_id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind((*id).to_owned());
-                    }
-                    qb.push(") ORDER BY iccid");
-                    for row in qb.build().fetch_all(&mut *conn).await? {
-                        out.push(Self::sim_from_row(&row)?);
-                    }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Ok(out)
+                let sql = format!(
+                    "SELECT {SIM_COLS} FROM sims WHERE tenant_id = $1 AND device_id IN {} \
+                     ORDER BY iccid",
+                    Self::in_json_list(2)
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(tenant.as_str())
+                    .bind(json_list(ids))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter().map(Self::sim_from_row).collect()
             }
 
             async fn existing_sims(
@@ -254,28 +268,31 @@ macro_rules! store_helpers {
                 iccids: &[&str],
                 imsis: &[&str],
             ) -> Result<Vec<ExistingSim>> {
-                let mut out = Vec::new();
-                for (col, keys) in [("iccid", iccids), ("imsi", imsis)] {
-                    for chunk in keys.chunks(CHUNK * 4) {
-                        let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                            "SELECT iccid, imsi, tenant_id, device_id FROM sims WHERE {col} IN ("
-                        ));
-                        let mut sep = qb.separated(", ");
-                        for k in chunk {
-                            sep.push_bind((*k).to_owned());
-                        }
-                        qb.push(")");
-                        for row in qb.build().fetch_all(&mut *conn).await? {
-                            out.push(ExistingSim {
-                                iccid: row.try_get("iccid")?,
-                                imsi: row.try_get("imsi")?,
-                                tenant: row.try_get("tenant_id")?,
-                                device: row.try_get("device_id")?,
-                            });
-                        }
-                    }
+                if iccids.is_empty() && imsis.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Ok(out)
+                let sql = format!(
+                    // Two index look-ups; an OR of the two would make PostgreSQL scan.
+                    "SELECT iccid, imsi, tenant_id, device_id FROM sims WHERE iccid IN {} \
+                     UNION SELECT iccid, imsi, tenant_id, device_id FROM sims WHERE imsi IN {}",
+                    Self::in_json_list(1),
+                    Self::in_json_list(2)
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(json_list(iccids))
+                    .bind(json_list(imsis))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ExistingSim {
+                            iccid: row.try_get("iccid")?,
+                            imsi: row.try_get("imsi")?,
+                            tenant: row.try_get("tenant_id")?,
+                            device: row.try_get("device_id")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn ensure_tenant(

@@ -176,6 +176,7 @@ macro_rules! store_import {
                 let sim_refs: Vec<&Sim> = sims.iter().collect();
                 Self::upsert_sim_rows(&mut tx, &sim_refs).await?;
                 tx.commit().await?;
+                tracing::debug!(rows = kept.len(), "import batch committed");
                 Ok(outcome)
             }
         }

@@ -14,10 +14,14 @@ use rampart_core::{
     ApiToken, Device, DeviceId, DeviceRecord, Group, Iccid, Imei, Imsi, Label, MacAddr, Msisdn,
     Profile, Role, Sim, Tenant, TenantId, Timestamp,
 };
+use rampart_core::{RadiusSession, SimSighting, UnknownImsi, UsageHour};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
+use crate::accounting::{
+    AccountingOp, AccountingStore, SessionFilter, SimBinding, StaticIps, StoredRecord,
+};
 use crate::codec::{
     imeis_json, ip_key, ips_json, labels_json, net_keys, parse_imeis, parse_ips, parse_labels,
 };
@@ -26,9 +30,12 @@ use crate::{
     StoreError,
 };
 
+mod accounting;
 mod helpers;
 mod import;
 
+use accounting::store_accounting;
+use accounting::{self as acct, CHUNK_ROWS};
 use helpers::store_helpers;
 use import::store_import;
 
@@ -54,13 +61,56 @@ impl SqliteStore {
     /// then writes fails at once with `SQLITE_BUSY` when another connection writes meanwhile,
     /// whereas an immediate one waits its turn (busy timeout).
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    /// SQLite plans by index availability; `optimize` only refreshes what it judges stale.
+    const ANALYZE: &'static str = "PRAGMA optimize";
+
+    /// `(values of the JSON array in parameter n)`: one bound parameter for a whole key list,
+    /// where an `IN ($2, $3, ...)` list costs a bind and a parse per key.
+    fn in_json_list(n: u8) -> String {
+        format!("(SELECT value FROM json_each(${n}))")
+    }
+
+    /// Rows from a JSON array of arrays in parameter n: bulk writes bind one text value per
+    /// statement instead of one parameter per cell.
+    fn json_rows(n: u8) -> String {
+        format!("json_each(${n}) AS j")
+    }
+
+    /// Cell i of the current JSON row (text, integer or null as stored).
+    fn jcol(i: u8) -> String {
+        format!("j.value ->> {i}")
+    }
+
+    fn jint(i: u8) -> String {
+        Self::jcol(i)
+    }
 
     /// Opens (creating if needed) `rampart.db` under `dir`.
     pub async fn open_dir(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
-        let options = SqliteConnectOptions::new().filename(dir.join("rampart.db"));
-        Self::connect_with(options).await
+        let io = |e: std::io::Error| StoreError::Corrupt(format!("{}: {e}", dir.display()));
+        if !dir.is_dir() {
+            // The data directory holds token hashes today and key material later: owner only.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(io)?;
+        }
+        let file = dir.join("rampart.db");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            // Created owner-only before SQLite opens it: SQLite gives the WAL and shared-memory
+            // files the database file's mode.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&file)
+                .map_err(io)?;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+        Self::connect_with(SqliteConnectOptions::new().filename(&file)).await
     }
 
     /// Opens a `sqlite:` URL.
@@ -76,8 +126,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory")
+            // Checkpoint every 64 MiB of WAL instead of 4 MiB: a checkpoint costs several
+            // fsyncs, and bulk writes otherwise pay them every few transactions.
+            .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -96,6 +149,23 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     const BEGIN: &'static str = "BEGIN";
+    const ANALYZE: &'static str = "ANALYZE devices, device_labels, device_ips, sims";
+
+    fn in_json_list(n: u8) -> String {
+        format!("(SELECT jsonb_array_elements_text(${n}::jsonb))")
+    }
+
+    fn json_rows(n: u8) -> String {
+        format!("jsonb_array_elements(${n}::jsonb) AS j(value)")
+    }
+
+    fn jcol(i: u8) -> String {
+        format!("j.value ->> {i}")
+    }
+
+    fn jint(i: u8) -> String {
+        format!("(j.value ->> {i})::bigint")
+    }
 
     /// Connects to `url` and applies migrations.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -112,6 +182,11 @@ impl PostgresStore {
         POSTGRES_MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// A key list as a JSON array, for [`SqliteStore::in_json_list`].
+fn json_list(keys: &[&str]) -> String {
+    serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -160,6 +235,7 @@ macro_rules! store_impl {
     ($store:ident, $db:ty, $backend:expr) => {
         store_helpers!($store, $db);
         store_import!($store, $db);
+        store_accounting!($store, $db);
 
         #[async_trait]
         impl Store for $store {
@@ -428,30 +504,6 @@ macro_rules! store_impl {
                 page: &PageRequest,
             ) -> Result<Page<Device>> {
                 let limit = page.limit.clamp(1, 1000);
-                // Selective lookups (SIM, address) resolve to a few ids first.
-                let mut candidates: Option<BTreeSet<String>> = None;
-                let mut narrow = |ids: Vec<String>| {
-                    let ids: BTreeSet<String> = ids.into_iter().collect();
-                    candidates = Some(match candidates.take() {
-                        None => ids,
-                        Some(c) => c.intersection(&ids).cloned().collect(),
-                    });
-                };
-                if let Some(imsi) = &filter.imsi {
-                    let dev = self.get_sim_by_imsi(t, imsi).await?.and_then(|s| s.device_id);
-                    narrow(dev.into_iter().map(String::from).collect());
-                }
-                if let Some(iccid) = &filter.iccid {
-                    let dev = self.get_sim(t, iccid).await?.and_then(|s| s.device_id);
-                    narrow(dev.into_iter().map(String::from).collect());
-                }
-                if let Some(ip) = filter.ip {
-                    let ids = self.devices_by_ip(t, ip).await?;
-                    narrow(ids.into_iter().map(String::from).collect());
-                }
-                if candidates.as_ref().is_some_and(BTreeSet::is_empty) {
-                    return Ok(Page { items: Vec::new(), next: None });
-                }
                 let mut qb: QueryBuilder<$db> =
                     QueryBuilder::new(format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = "));
                 qb.push_bind(t.as_str().to_owned());
@@ -477,13 +529,31 @@ macro_rules! store_impl {
                         .push(")");
                     }
                 }
-                if let Some(c) = &candidates {
-                    qb.push(" AND id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in c {
-                        sep.push_bind(id.clone());
+                // SIM and address conditions are index look-ups inside the same statement: one
+                // round trip per search.
+                for (col, key) in [
+                    ("imsi", filter.imsi.as_ref().map(Imsi::as_str)),
+                    ("iccid", filter.iccid.as_ref().map(Iccid::as_str)),
+                ] {
+                    if let Some(key) = key {
+                        qb.push(" AND id IN (SELECT device_id FROM sims WHERE tenant_id = ")
+                            .push_bind(t.as_str().to_owned())
+                            .push(format!(" AND {col} = "))
+                            .push_bind(key.to_owned())
+                            .push(")");
                     }
-                    qb.push(")");
+                }
+                if let Some(ip) = filter.ip {
+                    qb.push(" AND id IN (SELECT device_id FROM device_ips WHERE tenant_id = ")
+                        .push_bind(t.as_str().to_owned())
+                        .push(" AND net_end >= ")
+                        .push_bind(ip_key(ip))
+                        .push(" AND net_start IN (");
+                    let mut sep = qb.separated(", ");
+                    for start in containing_net_starts(ip) {
+                        sep.push_bind(start);
+                    }
+                    qb.push("))");
                 }
                 if let Some(after) = &page.after {
                     qb.push(" AND id > ").push_bind(after.clone());
@@ -717,6 +787,11 @@ macro_rules! store_impl {
                         DeviceRecord { device: d, sim }
                     })
                     .collect())
+            }
+
+            async fn refresh_statistics(&self) -> Result<()> {
+                sqlx::query(Self::ANALYZE).execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn count_devices(&self, t: &TenantId) -> Result<u64> {
