@@ -49,7 +49,9 @@ macro_rules! store_import {
                     accepted.push(row);
                 }
 
-                let mut conn = self.pool.acquire().await?;
+                // One connection (and one write transaction) for the whole batch: look-ups and
+                // writes see the same state, and a single warm page cache serves both.
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 // Rules against what is stored.
                 let iccids: Vec<&str> = accepted
                     .iter()
@@ -59,7 +61,7 @@ macro_rules! store_import {
                     .iter()
                     .filter_map(|r| r.1.sim.as_ref().map(|s| s.imsi.as_str()))
                     .collect();
-                let existing = Self::existing_sims(&mut conn, &iccids, &imsis).await?;
+                let existing = Self::existing_sims(&mut tx, &iccids, &imsis).await?;
                 let by_iccid: HashMap<&str, &ExistingSim> =
                     existing.iter().map(|e| (e.iccid.as_str(), e)).collect();
                 let by_imsi: HashMap<&str, &ExistingSim> =
@@ -108,7 +110,7 @@ macro_rules! store_import {
                     kept.push(row);
                 }
                 let ids: Vec<&str> = kept.iter().map(|r| r.1.device.id.as_str()).collect();
-                let old = Self::fetch_devices_by_id(&mut conn, t, &ids).await?;
+                let old = Self::fetch_devices_by_id(&mut tx, t, &ids).await?;
                 for id in &ids {
                     if old.contains_key(*id) {
                         outcome.updated += 1;
@@ -117,10 +119,10 @@ macro_rules! store_import {
                     }
                 }
                 if dry_run || kept.is_empty() {
+                    tx.rollback().await?;
                     return Ok(outcome);
                 }
-                let bound = Self::sims_bound_to(&mut conn, t, &ids).await?;
-                drop(conn);
+                let bound = Self::sims_bound_to(&mut tx, t, &ids).await?;
 
                 let now = Timestamp::now();
                 let devices: Vec<Device> = kept
@@ -149,7 +151,6 @@ macro_rules! store_import {
                     .filter_map(|s| s.device_id.as_ref().map(|d| (d.as_str(), s.iccid.as_str())))
                     .collect();
 
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 Self::ensure_tenant(&mut tx, t).await?;
                 let device_refs: Vec<&Device> = devices.iter().collect();
                 Self::upsert_device_rows(&mut tx, &device_refs).await?;

@@ -132,7 +132,9 @@ impl SqliteStore {
             // fsyncs, and bulk writes otherwise pay them every few transactions.
             .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            // Each connection has its own page cache (`cache_size`); a few connections keep
+            // readers concurrent (WAL) while memory stays bounded and caches stay warm.
+            .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await?;
