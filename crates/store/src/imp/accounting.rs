@@ -48,8 +48,57 @@ pub(super) fn loc_json(l: Option<&Location>) -> Option<String> {
     l.and_then(|l| serde_json::to_string(l).ok())
 }
 
-/// Rows per multi-row statement (at most 9 parameters each).
-pub(super) const CHUNK_ROWS: usize = 500;
+/// Rows per statement (one JSON array parameter each): bounds the size of one parameter.
+pub(super) const CHUNK_ROWS: usize = 2000;
+
+/// `rows` as one JSON array of arrays (tuples serialize as arrays), the parameter of a
+/// `json_rows` statement.
+pub(super) fn rows_json<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    json(&rows)
+}
+
+/// Accounting records as `accounting_records` rows: nas, session_id, status, imsi,
+/// event_time, received_at, detail.
+pub(super) fn record_rows(records: &[&AccountingRecord]) -> Result<String> {
+    let rows = records
+        .iter()
+        .map(|r| {
+            Ok((
+                r.session.nas.as_str(),
+                r.session.session_id.as_str(),
+                r.status.as_str(),
+                r.session.imsi.as_deref(),
+                r.event_time.0,
+                r.received_at.0,
+                json(r)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rows_json(&rows)
+}
+
+/// Sessions as `radius_sessions` rows: nas, session_id, tenant_id, device_id, imsi, ipv4,
+/// ipv6_net, updated_at, detail.
+pub(super) fn session_rows(sessions: &[&RadiusSession]) -> Result<String> {
+    let rows = sessions
+        .iter()
+        .map(|s| {
+            let (v4, v6) = session_key_cols(s);
+            Ok((
+                s.nas.as_str(),
+                s.session_id.as_str(),
+                s.tenant.as_ref().map(|t| t.as_str()),
+                s.device_id.as_ref().map(|d| d.as_str()),
+                s.imsi.as_deref(),
+                v4,
+                v6,
+                s.updated_at.0,
+                json(s)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rows_json(&rows)
+}
 
 /// An unknown IMSI's records in one batch.
 #[derive(Debug)]
@@ -186,29 +235,26 @@ macro_rules! store_accounting {
         #[async_trait]
         impl AccountingStore for $store {
             async fn apply_accounting(&self, ops: &[AccountingOp]) -> Result<()> {
-                // A constant number of statements per batch, whatever its size: statements
-                // are what costs (each is a round trip to the database thread or server).
+                // A constant number of statements per batch, whatever its size, and constant
+                // statement texts: each table's rows go in as one JSON array parameter, so the
+                // prepared statements are reused from the connection's cache instead of a
+                // multi-row VALUES list being parsed and planned for every batch.
                 let plan = acct::Plan::new(ops);
+                let (c, i, rows) = (Self::jcol, Self::jint, Self::json_rows(1));
                 let mut tx = self.pool.begin_with(Self::BEGIN).await?;
-                for chunk in plan.records.chunks(CHUNK_ROWS) {
-                    let details = chunk
-                        .iter()
-                        .map(|r| acct::json(r))
-                        .collect::<Result<Vec<String>>>()?;
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                if !plan.records.is_empty() {
+                    let sql = format!(
                         "INSERT INTO accounting_records (nas, session_id, status, imsi, \
-                         event_time, received_at, detail) ",
+                         event_time, received_at, detail) SELECT {}, {}, {}, {}, {}, {}, {} \
+                         FROM {rows}",
+                        c(0), c(1), c(2), c(3), i(4), i(5), c(6)
                     );
-                    qb.push_values(chunk.iter().zip(details), |mut b, (r, detail)| {
-                        b.push_bind(r.session.nas.clone())
-                            .push_bind(r.session.session_id.clone())
-                            .push_bind(r.status.clone())
-                            .push_bind(r.session.imsi.clone())
-                            .push_bind(r.event_time.0)
-                            .push_bind(r.received_at.0)
-                            .push_bind(detail);
-                    });
-                    qb.build().execute(&mut *tx).await?;
+                    for chunk in plan.records.chunks(CHUNK_ROWS) {
+                        sqlx::query(AssertSqlSafe(sql.clone()))
+                            .bind(acct::record_rows(chunk)?)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 for step in &plan.steps {
                     match step {
@@ -219,102 +265,95 @@ macro_rules! store_accounting {
                                 .await?;
                         }
                         acct::Step::Sessions { upserts, ends } => {
+                            let sql = format!(
+                                "INSERT INTO radius_sessions (nas, session_id, tenant_id, \
+                                 device_id, imsi, ipv4, ipv6_net, updated_at, detail) \
+                                 SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {rows} WHERE true \
+                                 ON CONFLICT (nas, session_id) DO UPDATE SET \
+                                 tenant_id = excluded.tenant_id, device_id = excluded.device_id, \
+                                 imsi = excluded.imsi, ipv4 = excluded.ipv4, \
+                                 ipv6_net = excluded.ipv6_net, updated_at = excluded.updated_at, \
+                                 detail = excluded.detail",
+                                c(0), c(1), c(2), c(3), c(4), c(5), c(6), i(7), c(8)
+                            );
                             for chunk in upserts.chunks(CHUNK_ROWS) {
-                                let rows = chunk
-                                    .iter()
-                                    .map(|s| Ok((*s, acct::session_key_cols(s), acct::json(s)?)))
-                                    .collect::<Result<Vec<_>>>()?;
-                                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                                    "INSERT INTO radius_sessions (nas, session_id, tenant_id, \
-                                     device_id, imsi, ipv4, ipv6_net, updated_at, detail) ",
-                                );
-                                qb.push_values(rows, |mut b, (s, (v4, v6), detail)| {
-                                    b.push_bind(s.nas.clone())
-                                        .push_bind(s.session_id.clone())
-                                        .push_bind(s.tenant.as_ref().map(|t| t.as_str().to_owned()))
-                                        .push_bind(s.device_id.as_ref().map(|d| d.as_str().to_owned()))
-                                        .push_bind(s.imsi.clone())
-                                        .push_bind(v4)
-                                        .push_bind(v6)
-                                        .push_bind(s.updated_at.0)
-                                        .push_bind(detail);
-                                });
-                                qb.push(
-                                    " ON CONFLICT (nas, session_id) DO UPDATE SET \
-                                     tenant_id = excluded.tenant_id, device_id = excluded.device_id, \
-                                     imsi = excluded.imsi, ipv4 = excluded.ipv4, \
-                                     ipv6_net = excluded.ipv6_net, updated_at = excluded.updated_at, \
-                                     detail = excluded.detail",
-                                );
-                                qb.build().execute(&mut *tx).await?;
+                                sqlx::query(AssertSqlSafe(sql.clone()))
+                                    .bind(acct::session_rows(chunk)?)
+                                    .execute(&mut *tx)
+                                    .await?;
                             }
+                            let sql = format!(
+                                "DELETE FROM radius_sessions WHERE (nas, session_id) IN \
+                                 (SELECT {}, {} FROM {rows})",
+                                c(0), c(1)
+                            );
                             for chunk in ends.chunks(CHUNK_ROWS) {
-                                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                                    "DELETE FROM radius_sessions WHERE (nas, session_id) IN (",
-                                );
-                                qb.push_values(chunk.iter(), |mut b, (nas, sid)| {
-                                    b.push_bind((*nas).to_owned()).push_bind((*sid).to_owned());
-                                });
-                                qb.push(")");
-                                qb.build().execute(&mut *tx).await?;
+                                sqlx::query(AssertSqlSafe(sql.clone()))
+                                    .bind(acct::rows_json(chunk)?)
+                                    .execute(&mut *tx)
+                                    .await?;
                             }
                         }
                     }
                 }
-                let usage: Vec<_> = plan.usage.iter().collect();
-                for chunk in usage.chunks(CHUNK_ROWS) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO usage_hourly (imsi, hour, bytes_up, bytes_down) ",
-                    );
-                    qb.push_values(chunk.iter(), |mut b, ((imsi, hour), (up, down))| {
-                        b.push_bind((*imsi).to_owned())
-                            .push_bind(*hour)
-                            .push_bind(acct::db_u64(*up))
-                            .push_bind(acct::db_u64(*down));
-                    });
-                    qb.push(
-                        " ON CONFLICT (imsi, hour) DO UPDATE SET \
+                if !plan.usage.is_empty() {
+                    let sql = format!(
+                        "INSERT INTO usage_hourly (imsi, hour, bytes_up, bytes_down) \
+                         SELECT {}, {}, {}, {} FROM {rows} WHERE true \
+                         ON CONFLICT (imsi, hour) DO UPDATE SET \
                          bytes_up = usage_hourly.bytes_up + excluded.bytes_up, \
                          bytes_down = usage_hourly.bytes_down + excluded.bytes_down",
+                        c(0), i(1), i(2), i(3)
                     );
-                    qb.build().execute(&mut *tx).await?;
+                    let usage: Vec<_> = plan
+                        .usage
+                        .iter()
+                        .map(|((imsi, hour), (up, down))| {
+                            (*imsi, *hour, acct::db_u64(*up), acct::db_u64(*down))
+                        })
+                        .collect();
+                    for chunk in usage.chunks(CHUNK_ROWS) {
+                        sqlx::query(AssertSqlSafe(sql.clone()))
+                            .bind(acct::rows_json(chunk)?)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
-                let sightings: Vec<_> = plan.sightings.values().collect();
-                for chunk in sightings.chunks(CHUNK_ROWS) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO sim_sightings (imsi, imeisv, location, seen_at) ",
-                    );
-                    qb.push_values(chunk.iter(), |mut b, s| {
-                        b.push_bind(s.imsi.clone())
-                            .push_bind(s.imeisv.clone())
-                            .push_bind(acct::loc_json(s.location.as_ref()))
-                            .push_bind(s.seen_at.0);
-                    });
-                    qb.push(
-                        " ON CONFLICT (imsi) DO UPDATE SET \
+                if !plan.sightings.is_empty() {
+                    let sql = format!(
+                        "INSERT INTO sim_sightings (imsi, imeisv, location, seen_at) \
+                         SELECT {}, {}, {}, {} FROM {rows} WHERE true \
+                         ON CONFLICT (imsi) DO UPDATE SET \
                          imeisv = COALESCE(excluded.imeisv, sim_sightings.imeisv), \
                          location = COALESCE(excluded.location, sim_sightings.location), \
                          seen_at = excluded.seen_at \
                          WHERE excluded.seen_at >= sim_sightings.seen_at",
+                        c(0), c(1), c(2), i(3)
                     );
-                    qb.build().execute(&mut *tx).await?;
+                    let sightings: Vec<_> = plan
+                        .sightings
+                        .values()
+                        .map(|s| {
+                            (
+                                s.imsi.as_str(),
+                                s.imeisv.as_deref(),
+                                acct::loc_json(s.location.as_ref()),
+                                s.seen_at.0,
+                            )
+                        })
+                        .collect();
+                    for chunk in sightings.chunks(CHUNK_ROWS) {
+                        sqlx::query(AssertSqlSafe(sql.clone()))
+                            .bind(acct::rows_json(chunk)?)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
-                let unknown: Vec<_> = plan.unknown.iter().collect();
-                for chunk in unknown.chunks(CHUNK_ROWS) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                if !plan.unknown.is_empty() {
+                    let sql = format!(
                         "INSERT INTO unknown_imsis (imsi, first_seen, last_seen, count, last_nas, \
-                         last_imeisv) ",
-                    );
-                    qb.push_values(chunk.iter(), |mut b, (imsi, u)| {
-                        b.push_bind((*imsi).to_owned())
-                            .push_bind(u.first.0)
-                            .push_bind(u.last.0)
-                            .push_bind(acct::db_u64(u.count))
-                            .push_bind(u.nas.to_owned())
-                            .push_bind(u.imeisv.map(str::to_owned));
-                    });
-                    qb.push(
-                        " ON CONFLICT (imsi) DO UPDATE SET \
+                         last_imeisv) SELECT {}, {}, {}, {}, {}, {} FROM {rows} WHERE true \
+                         ON CONFLICT (imsi) DO UPDATE SET \
                          count = unknown_imsis.count + excluded.count, \
                          first_seen = CASE WHEN excluded.first_seen < unknown_imsis.first_seen \
                            THEN excluded.first_seen ELSE unknown_imsis.first_seen END, \
@@ -322,8 +361,21 @@ macro_rules! store_accounting {
                            THEN excluded.last_seen ELSE unknown_imsis.last_seen END, \
                          last_nas = excluded.last_nas, \
                          last_imeisv = COALESCE(excluded.last_imeisv, unknown_imsis.last_imeisv)",
+                        c(0), i(1), i(2), i(3), c(4), c(5)
                     );
-                    qb.build().execute(&mut *tx).await?;
+                    let unknown: Vec<_> = plan
+                        .unknown
+                        .iter()
+                        .map(|(imsi, u)| {
+                            (*imsi, u.first.0, u.last.0, acct::db_u64(u.count), u.nas, u.imeisv)
+                        })
+                        .collect();
+                    for chunk in unknown.chunks(CHUNK_ROWS) {
+                        sqlx::query(AssertSqlSafe(sql.clone()))
+                            .bind(acct::rows_json(chunk)?)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
