@@ -91,7 +91,12 @@ pub(crate) async fn create_token(
             }
             Some(asked)
         }
-        (None, asked) => asked.map(TenantId::parse).transpose()?,
+        // A platform admin addressing a tenant gets a token for that tenant unless it names
+        // another: an unconfined token must be asked for without a tenant header.
+        (None, asked) => asked
+            .map(TenantId::parse)
+            .transpose()?
+            .or_else(|| caller.addressed.then(|| caller.tenant.clone())),
     };
     if let Some(t) = &tenant
         && st.store.get_tenant(t).await?.is_none()

@@ -129,6 +129,8 @@ pub struct Caller {
     pub token: ApiToken,
     /// The tenant every registry operation of this request is confined to.
     pub tenant: TenantId,
+    /// Whether the request named its tenant (`X-Rampart-Tenant`) rather than taking the default.
+    pub addressed: bool,
 }
 
 impl Caller {
@@ -214,6 +216,7 @@ async fn caller_of(state: &ApiState, headers: &axum::http::HeaderMap) -> Result<
                 .ok_or_else(|| ApiError::bad_request(format!("invalid {TENANT_HEADER} header")))
         })
         .transpose()?;
+    let addressed = asked.is_some();
     let tenant = match (&token.tenant, asked) {
         (Some(own), Some(asked)) if *own != asked => {
             return Err(ApiError::forbidden(format!(
@@ -229,5 +232,9 @@ async fn caller_of(state: &ApiState, headers: &axum::http::HeaderMap) -> Result<
         }
         (None, None) => TenantId::default_tenant(),
     };
-    Ok(Caller { token, tenant })
+    Ok(Caller {
+        token,
+        tenant,
+        addressed,
+    })
 }

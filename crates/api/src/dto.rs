@@ -409,7 +409,8 @@ pub struct TokenInput {
     /// viewer, operator or admin.
     pub role: String,
     /// Tenant to confine it to. A tenant admin can only create tokens for its own tenant, and
-    /// that is the default; a platform admin creates a platform token by omitting it.
+    /// that is the default. For a platform admin the default is the tenant named by the
+    /// `X-Rampart-Tenant` header; without header and field it creates a platform token.
     pub tenant: Option<String>,
 }
 

@@ -133,6 +133,46 @@ async fn roles_are_enforced() {
         .expect_error(400, "bad_request");
 }
 
+/// A platform admin that addresses a tenant gets tokens for that tenant by default, so a
+/// "viewer for tenant X" made that way cannot read other tenants.
+#[tokio::test]
+async fn platform_admin_addressing_a_tenant_creates_tokens_for_it() {
+    let app = App::sqlite().await;
+    for t in ["x", "y"] {
+        app.send(post("/api/v1/tenants", &json!({"id": t})).auth(ROOT))
+            .await
+            .expect(201);
+    }
+    let r = app
+        .send(
+            post(
+                "/api/v1/tokens",
+                &json!({"name": "x viewer", "role": "viewer"}),
+            )
+            .auth(ROOT)
+            .tenant("x"),
+        )
+        .await;
+    r.expect(201);
+    assert_eq!(r.json["token"]["tenant"], "x", "{}", r.text);
+    let viewer = r.json["secret"].as_str().unwrap().to_owned();
+    app.send(get("/api/v1/devices").auth(&viewer).tenant("y"))
+        .await
+        .expect_error(403, "forbidden");
+    // Without the header and without a tenant field: a platform token, as asked.
+    let r = app
+        .send(
+            post(
+                "/api/v1/tokens",
+                &json!({"name": "platform viewer", "role": "viewer"}),
+            )
+            .auth(ROOT),
+        )
+        .await;
+    r.expect(201);
+    assert!(r.json["token"]["tenant"].is_null(), "{}", r.text);
+}
+
 #[tokio::test]
 async fn deleted_token_stops_working_at_once() {
     let app = App::sqlite().await;
