@@ -7,6 +7,7 @@
 //! the deletion within [`CACHE_TTL`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -51,6 +52,9 @@ pub fn new_token_id() -> Result<String, getrandom::Error> {
 pub struct Auth {
     store: Arc<dyn Store>,
     cache: Mutex<HashMap<[u8; 32], (ApiToken, Instant)>>,
+    /// Bumped by every [`Auth::forget`]: a verification that started before a token was
+    /// deleted must not put it back into the cache when its store read returns.
+    generation: AtomicU64,
     tenants: Mutex<HashSet<TenantId>>,
 }
 
@@ -60,6 +64,7 @@ impl Auth {
         Self {
             store,
             cache: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             tenants: Mutex::new(HashSet::new()),
         }
     }
@@ -75,16 +80,17 @@ impl Auth {
                 return Ok(Some(token.clone()));
             }
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let found = self.store.token_by_hash(&hash).await?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         match &found {
-            Some(token) => {
+            Some(token) if self.generation.load(Ordering::Acquire) == generation => {
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
                 cache.insert(hash, (token.clone(), Instant::now()));
             }
-            None => {
+            _ => {
                 cache.remove(&hash);
             }
         }
@@ -94,6 +100,7 @@ impl Auth {
     /// Forgets cached verifications of the token `id` (after it was deleted or changed).
     pub fn forget(&self, id: &str) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, (t, _)| t.id != id);
     }
 
