@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# RADIUS accounting throughput and latency: Rampart (durable SQLite, answer after commit) against
+# RADIUS accounting throughput and latency: Rampart (answer after the journal fdatasync, folded
+# into embedded SQLite in the background) against
 # Debian's FreeRADIUS 3.2 writing the detail file, driven by the same load generator
 # (`rampart bench radius`) in the same run, three runs each; prints each run's summary.
 #   scripts/bench-radius.sh [COUNT=100000] [CONCURRENCY=64]
+# RAMPART_BIN=path skips the build and uses that binary; CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-100000}
 conc=${2:-64}
 command -v freeradius >/dev/null || { echo "needs freeradius (apt-get install freeradius)"; exit 1; }
-cargo build --release -q -p rampart
-bin=$PWD/target/release/rampart
+if [ -n "${RAMPART_BIN:-}" ]; then
+  bin=$RAMPART_BIN
+else
+  cargo build --release -q -p rampart
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/rampart
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -103,8 +109,8 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(c
 for run in 1 2 3; do
   for target in rampart:18131 freeradius:18132; do
     name=${target%%:*}; port=${target##*:}
-    echo "== run $run: $name"
-    "$bin" bench radius --target "127.0.0.1:$port" --secret testing123 --count "$count" \
-      --concurrency "$conc" --prefix "${name:0:1}$run" 2>&1 | tail -n 3
+    echo "== run $run: $name (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    /usr/bin/time -f "load generator: %P cpu, %e s" "$bin" bench radius --target "127.0.0.1:$port" --secret testing123 --count "$count" \
+      --concurrency "$conc" --prefix "${name:0:1}$run" 2>&1 | tail -n 4
   done
 done

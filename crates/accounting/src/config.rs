@@ -1,6 +1,7 @@
 //! The server's resolved settings: clients with their secrets loaded, limits with defaults.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +40,21 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Period of the attribution index rebuild.
     pub registry_refresh: Duration,
-    /// Most requests committed in one transaction.
+    /// Most requests appended to the journal in one group commit.
     pub max_batch: usize,
     /// Requests waiting for the writer beyond this are dropped (the NAS retransmits).
     pub queue_capacity: usize,
+    /// Directory of the accounting journal (required: nothing is acknowledged before it is
+    /// in the journal).
+    pub journal_dir: Option<PathBuf>,
+    /// A journal segment is closed once it holds this many bytes.
+    pub segment_bytes: u64,
+    /// Under load, journal entries are folded into the store at most this often.
+    pub fold_interval: Duration,
+    /// Journal bytes one fold reads at most.
+    pub fold_max_bytes: usize,
+    /// Acknowledged bytes not yet folded beyond which the writer waits for the folder.
+    pub max_backlog: u64,
 }
 
 impl ServerConfig {
@@ -57,6 +69,11 @@ impl ServerConfig {
             registry_refresh: Duration::from_secs(30),
             max_batch: 1024,
             queue_capacity: 65_536,
+            journal_dir: None,
+            segment_bytes: 64 << 20,
+            fold_interval: Duration::from_millis(100),
+            fold_max_bytes: 16 << 20,
+            max_backlog: 1 << 30,
         }
     }
 

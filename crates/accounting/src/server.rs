@@ -1,14 +1,17 @@
 //! The accounting pipeline: socket → client → decode → verify → dedupe → session table →
-//! group commit → Accounting-Response → observation.
+//! journal group commit → Accounting-Response → observation; then, in the background, the
+//! journal is folded into the store.
 //!
-//! Two tasks. The receiver does the cheap, per-datagram work (lookup, decode, MD5 checks,
+//! Three tasks. The receiver does the cheap, per-datagram work (lookup, decode, MD5 checks,
 //! duplicate cache) and queues accepted requests. The writer takes everything queued at once,
-//! applies it to the session table, stores it in one transaction and only then answers: while
-//! one transaction commits the next batch accumulates, so the commit cost is shared by all
-//! requests that arrived meanwhile (group commit) without an artificial delay.
+//! applies it to the session table, appends one journal entry per request with one
+//! `fdatasync` for all of them and only then answers: while one group is synced the next
+//! accumulates, so the sync is shared by all requests that arrived meanwhile (group commit)
+//! without an artificial delay. The folder (`folder`) moves journal entries into the store.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -17,16 +20,17 @@ use rampart_bus::{AccountingObservation, Bus, Observation};
 use rampart_core::Timestamp;
 use rampart_radius::auth::verify_request;
 use rampart_radius::{Code, MAX_PACKET_LEN, Packet, PacketBuilder};
-use rampart_sessions::{
-    AcctEvent, Applied, Attributor, RegistryIndex, SessionChange, SessionTable,
-};
-use rampart_store::{AccountingOp, Store};
+use rampart_sessions::{AcctEvent, Attributor, SessionTable};
+use rampart_store::Store;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::ServerConfig;
 use crate::dedupe::{DupCache, DupKey, Seen};
+use crate::entry::Entry;
+use crate::folder::{FoldError, Folder};
+use crate::journal::{self, Journal, JournalError};
 use crate::registry::load_index;
 use crate::telemetry::{self, Outcome};
 
@@ -45,6 +49,27 @@ pub enum BuildError {
     /// The stored sessions or the registry could not be read.
     #[error("cannot load accounting state: {0}")]
     Store(#[from] rampart_store::StoreError),
+    /// No journal directory was configured.
+    #[error("no accounting journal directory configured")]
+    NoJournal,
+    /// The journal could not be opened or replayed.
+    #[error("cannot open the accounting journal: {0}")]
+    Journal(String),
+}
+
+impl From<JournalError> for BuildError {
+    fn from(e: JournalError) -> Self {
+        Self::Journal(e.to_string())
+    }
+}
+
+impl From<FoldError> for BuildError {
+    fn from(e: FoldError) -> Self {
+        match e {
+            FoldError::Store(e) => Self::Store(e),
+            e => Self::Journal(e.to_string()),
+        }
+    }
 }
 
 /// A started server: its address, the attribution it maintains, and the task to run.
@@ -55,6 +80,8 @@ pub struct Built {
     pub attributor: Attributor,
     /// The live session table.
     pub sessions: Arc<RwLock<SessionTable>>,
+    /// How far the journal is durable and folded into the store.
+    pub progress: Progress,
     /// Runs until the shutdown future resolves; queued requests are committed first.
     pub task: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
@@ -64,6 +91,28 @@ impl std::fmt::Debug for Built {
         f.debug_struct("Built")
             .field("local_addr", &self.local_addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// Journal positions: what is acknowledged (durable) and what the store holds (folded).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    durable: watch::Receiver<u64>,
+    folded: watch::Receiver<u64>,
+}
+
+impl Progress {
+    /// Waits until everything acknowledged so far is in the store (readable through it).
+    pub async fn folded(&self) {
+        let target = *self.durable.borrow();
+        let mut folded = self.folded.clone();
+        // An error means the folder stopped: nothing more will be folded.
+        let _stopped = folded.wait_for(|f| *f >= target).await;
+    }
+
+    /// Acknowledged journal bytes not folded yet.
+    pub fn backlog(&self) -> u64 {
+        self.durable.borrow().saturating_sub(*self.folded.borrow())
     }
 }
 
@@ -99,6 +148,42 @@ impl ServerConfig {
             addr: self.listen,
             source,
         })?;
+        let dir = self.journal_dir.clone().ok_or(BuildError::NoJournal)?;
+        let mut journal = open_journal(dir, self.segment_bytes).await?;
+        // Replay: fold what was acknowledged but not yet folded, so that the store (and the
+        // sessions restored from it) hold every acknowledged record.
+        let first = journal::segments(journal.dir())?
+            .first()
+            .copied()
+            .unwrap_or(0);
+        let folded = store.folded_position(journal.id()).await?.unwrap_or(first);
+        if folded > journal.end() {
+            tracing::warn!(
+                folded,
+                end = journal.end(),
+                "the store has folded more of the accounting journal than its files hold"
+            );
+            journal =
+                tokio::task::spawn_blocking(move || journal.skip_to(folded).map(|()| journal))
+                    .await
+                    .map_err(|e| BuildError::Journal(e.to_string()))??;
+        }
+        let end = journal.end();
+        let mut folder = Folder::new(
+            store.clone(),
+            journal.dir().to_owned(),
+            journal.id().to_owned(),
+            folded.min(end),
+            self.fold_interval,
+            self.fold_max_bytes.max(1),
+        );
+        let replayed = folder.catch_up(end).await?;
+        if replayed > 0 {
+            tracing::info!(
+                entries = replayed,
+                "accounting journal replayed into the store"
+            );
+        }
         let mut table = SessionTable::new(self.max_sessions);
         let stored = store.all_sessions().await?;
         let mut dropped = 0usize;
@@ -120,6 +205,12 @@ impl ServerConfig {
         let sessions = Arc::new(RwLock::new(table));
         let attributor = Attributor::new(sessions.clone(), Arc::new(RwLock::new(Arc::new(index))));
         let (tx, rx) = mpsc::channel(self.queue_capacity.max(1));
+        let (durable_tx, durable) = watch::channel(end);
+        let folded = folder.watch();
+        let progress = Progress {
+            durable,
+            folded: folded.clone(),
+        };
         let shared = Arc::new(Shared {
             dup: Mutex::new(DupCache::new(self.duplicate_window, 1 << 20)),
             config: self,
@@ -132,15 +223,25 @@ impl ServerConfig {
             sessions: sessions.clone(),
             attributor: attributor.clone(),
             last_full_warning: None,
+            journal: Some(journal),
+            buf: Vec::new(),
+            durable: durable_tx,
+            folded,
         };
         let refresher = refresh_registry(store, attributor.clone(), shared.config.registry_refresh);
+        let folder_rx = progress.durable.clone();
         let task = async move {
+            let folder = tokio::spawn(folder.run(folder_rx));
             let writer = tokio::spawn(writer.run(rx));
             let refresher = tokio::spawn(refresher);
             receive(shared, tx, shutdown).await;
-            // The sender is gone: the writer drains the queue and stops.
+            // The sender is gone: the writer drains the queue and stops, then the folder
+            // folds what is left.
             if let Err(e) = writer.await {
                 tracing::error!(error = %e, "radius writer task failed");
+            }
+            if let Err(e) = folder.await {
+                tracing::error!(error = %e, "radius journal folder failed");
             }
             refresher.abort();
             tracing::info!("radius accounting stopped");
@@ -149,9 +250,24 @@ impl ServerConfig {
             local_addr,
             attributor,
             sessions,
+            progress,
             task: Box::pin(task),
         })
     }
+}
+
+async fn open_journal(dir: PathBuf, segment_bytes: u64) -> Result<Journal, BuildError> {
+    let (journal, recovered) =
+        tokio::task::spawn_blocking(move || Journal::open(&dir, segment_bytes))
+            .await
+            .map_err(|e| BuildError::Journal(e.to_string()))??;
+    if recovered.truncated > 0 {
+        tracing::warn!(
+            bytes = recovered.truncated,
+            "torn accounting journal tail dropped (never acknowledged)"
+        );
+    }
+    Ok(journal)
 }
 
 async fn receive(
@@ -281,6 +397,12 @@ struct Writer {
     sessions: Arc<RwLock<SessionTable>>,
     attributor: Attributor,
     last_full_warning: Option<Instant>,
+    /// Taken while an append runs on the blocking pool; `None` after a failed task.
+    journal: Option<Journal>,
+    /// Framed entries of the group being appended (reused).
+    buf: Vec<u8>,
+    durable: watch::Sender<u64>,
+    folded: watch::Receiver<u64>,
 }
 
 impl Writer {
@@ -302,10 +424,55 @@ impl Writer {
         }
     }
 
+    /// Appends the framed group in `self.buf` and syncs it; the new durable end.
+    async fn append(&mut self) -> Result<u64, JournalError> {
+        // Bounded backlog: when the store falls this far behind, wait for the folder rather
+        // than let the journal grow without end.
+        let cap = self.shared.config.max_backlog;
+        let end = *self.durable.borrow();
+        if end.saturating_sub(*self.folded.borrow()) > cap {
+            tracing::warn!(
+                backlog = end.saturating_sub(*self.folded.borrow()),
+                "accounting journal backlog at its cap: waiting for the store"
+            );
+            let _stopped = self
+                .folded
+                .wait_for(|f| end.saturating_sub(*f) <= cap / 2)
+                .await;
+        }
+        let Some(mut journal) = self.journal.take() else {
+            return Err(JournalError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other("journal unavailable after a failed append task"),
+            });
+        };
+        let buf = std::mem::take(&mut self.buf);
+        let done = tokio::task::spawn_blocking(move || {
+            let r = journal.append(&buf);
+            (journal, buf, r)
+        })
+        .await;
+        match done {
+            Ok((journal, mut buf, r)) => {
+                self.journal = Some(journal);
+                buf.clear();
+                self.buf = buf;
+                let end = r?;
+                self.durable.send_replace(end);
+                Ok(end)
+            }
+            Err(e) => Err(JournalError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other(format!("journal append task failed: {e}")),
+            }),
+        }
+    }
+
     async fn commit(&mut self, jobs: &mut Vec<Job>) {
         let registry = self.attributor.registry();
-        let mut ops = Vec::with_capacity(jobs.len() * 4);
         let mut applied = Vec::with_capacity(jobs.len());
+        self.buf.clear();
+        let mut framing: Result<(), JournalError> = Ok(());
         let (active, refused) = {
             let mut table = self
                 .sessions
@@ -313,10 +480,21 @@ impl Writer {
                 .unwrap_or_else(PoisonError::into_inner);
             for job in jobs.iter() {
                 let a = table.apply(&job.event, |s| Attributor::stamp(&registry, s));
-                push_ops(&mut ops, &a, &registry, &job.event);
-                applied.push(a);
+                let entry = Entry::applied(&a, &registry);
+                if framing.is_ok() {
+                    framing = serde_json::to_vec(&entry)
+                        .map_err(|e| JournalError::Io {
+                            path: PathBuf::new(),
+                            source: std::io::Error::other(e),
+                        })
+                        .and_then(|p| journal::frame(&mut self.buf, &p));
+                }
+                applied.push((a, entry.unknown));
             }
-            (table.len(), applied.iter().filter(|a| a.refused).count())
+            (
+                table.len(),
+                applied.iter().filter(|(a, _)| a.refused).count(),
+            )
         };
         if refused > 0 {
             telemetry::sessions_refused(refused);
@@ -334,19 +512,16 @@ impl Writer {
             }
         }
         let started = Instant::now();
-        let mut result = self.store.apply_accounting(&ops).await;
-        for attempt in 1..=3u32 {
-            let Err(e) = &result else { break };
-            tracing::warn!(error = %e, attempt, "radius accounting commit failed; retrying");
-            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-            result = self.store.apply_accounting(&ops).await;
-        }
+        let result = match framing {
+            Ok(()) => self.append().await,
+            Err(e) => Err(e),
+        };
         telemetry::commit(jobs.len(), started.elapsed());
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 telemetry::sessions_active(active);
                 let now = Instant::now();
-                for (job, a) in jobs.drain(..).zip(applied) {
+                for (job, (a, unknown_imsi)) in jobs.drain(..).zip(applied) {
                     if let Err(e) = self.shared.socket.send_to(&job.response, job.source).await {
                         tracing::warn!(error = %e, source = %job.source, "cannot send accounting response");
                     }
@@ -356,12 +531,6 @@ impl Writer {
                         .unwrap_or_else(PoisonError::into_inner)
                         .answered(job.key, job.response, now);
                     telemetry::request(Outcome::Accepted);
-                    let unknown_imsi = a
-                        .record
-                        .session
-                        .imsi
-                        .as_deref()
-                        .is_some_and(|i| registry.sim(i).is_none());
                     self.bus
                         .publish(Observation::Accounting(Box::new(AccountingObservation {
                             tenant: a.record.session.tenant.clone(),
@@ -373,8 +542,8 @@ impl Writer {
             }
             Err(e) => {
                 // Nothing was acknowledged; the NAS retransmits. The table already holds the
-                // changes, so put it back to what the store holds.
-                tracing::error!(error = %e, requests = jobs.len(), "radius accounting not stored; requests left unanswered");
+                // changes, so put it back to what is durable.
+                tracing::error!(error = %e, requests = jobs.len(), "radius accounting not journaled; requests left unanswered");
                 {
                     let mut dup = self
                         .shared
@@ -391,7 +560,14 @@ impl Writer {
         }
     }
 
-    async fn reload(&self) {
+    /// Rebuilds the table from what is durable: once the folder has folded the whole
+    /// journal, the store holds exactly that.
+    async fn reload(&mut self) {
+        let end = *self.durable.borrow();
+        if self.folded.wait_for(|f| *f >= end).await.is_err() {
+            tracing::error!("radius journal folder stopped; session table not reloaded");
+            return;
+        }
         match self.store.all_sessions().await {
             Ok(stored) => {
                 let mut table = SessionTable::new(self.shared.config.max_sessions);
@@ -408,7 +584,8 @@ impl Writer {
     }
 
     /// Ends sessions silent for longer than the timeout, measured against the newest event
-    /// time seen (not the wall clock), so replays behave like live traffic.
+    /// time seen (not the wall clock), so replays behave like live traffic. The ends go
+    /// through the journal like requests, so the store sees them in order.
     async fn expire(&mut self) {
         let expired = {
             let mut table = self
@@ -423,16 +600,26 @@ impl Writer {
         if expired.is_empty() {
             return;
         }
-        let ops: Vec<AccountingOp> = expired
-            .iter()
-            .map(|s| AccountingOp::EndSession {
-                nas: s.nas.clone(),
-                session_id: s.session_id.clone(),
-            })
-            .collect();
         tracing::info!(sessions = expired.len(), "radius sessions timed out");
-        if let Err(e) = self.store.apply_accounting(&ops).await {
-            tracing::warn!(error = %e, "cannot store session timeouts; retried at the next tick");
+        self.buf.clear();
+        let mut framing = Ok(());
+        for s in &expired {
+            if framing.is_err() {
+                break;
+            }
+            framing = serde_json::to_vec(&Entry::timeout(s))
+                .map_err(|e| JournalError::Io {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other(e),
+                })
+                .and_then(|p| journal::frame(&mut self.buf, &p));
+        }
+        let result = match framing {
+            Ok(()) => self.append().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot journal session timeouts; retried at the next tick");
             self.reload().await;
         }
         telemetry::sessions_active(
@@ -441,38 +628,6 @@ impl Writer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .len(),
         );
-    }
-}
-
-fn push_ops(ops: &mut Vec<AccountingOp>, a: &Applied, registry: &RegistryIndex, ev: &AcctEvent) {
-    ops.push(AccountingOp::Record(Box::new(a.record.clone())));
-    match &a.change {
-        SessionChange::Upsert(s) => ops.push(AccountingOp::UpsertSession(s.clone())),
-        SessionChange::End { nas, session_id } => ops.push(AccountingOp::EndSession {
-            nas: nas.clone(),
-            session_id: session_id.clone(),
-        }),
-        SessionChange::EndNas { nas } => ops.push(AccountingOp::EndNas { nas: nas.clone() }),
-        SessionChange::None => {}
-    }
-    if let Some(u) = &a.usage {
-        ops.push(AccountingOp::Usage {
-            imsi: u.imsi.clone(),
-            hour: u.hour,
-            up: u.up,
-            down: u.down,
-        });
-    }
-    if let Some(s) = &a.sighting {
-        ops.push(AccountingOp::Sighting(Box::new(s.clone())));
-        if registry.sim(&s.imsi).is_none() {
-            ops.push(AccountingOp::UnknownImsi {
-                imsi: s.imsi.clone(),
-                at: ev.event_time,
-                nas: ev.nas.clone(),
-                imeisv: ev.imeisv.clone(),
-            });
-        }
     }
 }
 

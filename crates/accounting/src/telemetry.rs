@@ -8,12 +8,22 @@ pub const REQUESTS_TOTAL: &str = "rampart_radius_requests_total";
 pub const SESSIONS_ACTIVE: &str = "rampart_radius_sessions_active";
 /// New sessions refused because the table was full.
 pub const SESSIONS_REFUSED_TOTAL: &str = "rampart_radius_sessions_refused_total";
-/// Store transactions (group commits).
+/// Journal appends (group commits: one `fdatasync` each).
 pub const COMMITS_TOTAL: &str = "rampart_radius_commits_total";
-/// Requests per store transaction.
+/// Requests per journal append.
 pub const COMMIT_BATCH: &str = "rampart_radius_commit_batch_size";
-/// Seconds per store transaction.
+/// Seconds per journal append.
 pub const COMMIT_SECONDS: &str = "rampart_radius_commit_seconds";
+/// Store transactions folding journal entries into the tables.
+pub const FOLDS_TOTAL: &str = "rampart_radius_folds_total";
+/// Journal entries per fold.
+pub const FOLD_BATCH: &str = "rampart_radius_fold_batch_size";
+/// Seconds per fold.
+pub const FOLD_SECONDS: &str = "rampart_radius_fold_seconds";
+/// Acknowledged journal bytes not folded into the store yet.
+pub const JOURNAL_BACKLOG: &str = "rampart_radius_journal_backlog_bytes";
+/// Journal bytes skipped because they were damaged.
+pub const JOURNAL_DAMAGED_TOTAL: &str = "rampart_radius_journal_damaged_bytes_total";
 
 /// What happened to one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +44,7 @@ pub enum Outcome {
     Invalid,
     /// The write queue was full.
     Overloaded,
-    /// The store refused the transaction; not acknowledged.
+    /// The journal could not be written; not acknowledged.
     StoreError,
 }
 
@@ -71,4 +81,15 @@ pub(crate) fn commit(batch: usize, took: Duration) {
     metrics::counter!(COMMITS_TOTAL).increment(1);
     metrics::histogram!(COMMIT_BATCH).record(batch as f64);
     metrics::histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
+}
+
+pub(crate) fn fold(entries: usize, took: Duration, backlog: u64) {
+    metrics::counter!(FOLDS_TOTAL).increment(1);
+    metrics::histogram!(FOLD_BATCH).record(entries as f64);
+    metrics::histogram!(FOLD_SECONDS).record(took.as_secs_f64());
+    metrics::gauge!(JOURNAL_BACKLOG).set(backlog as f64);
+}
+
+pub(crate) fn journal_damaged(bytes: u64) {
+    metrics::counter!(JOURNAL_DAMAGED_TOTAL).increment(bytes);
 }

@@ -55,6 +55,7 @@ async fn garbage_truncated_oversized_and_unknown_clients_are_dropped() {
         .expect("good request answered");
     let req = rampart_radius::decode(&good).unwrap();
     verify_response(&answer, &req.authenticator, SECRET.as_bytes()).unwrap();
+    h.folded().await;
     assert_eq!(h.store.count_accounting_records().await.unwrap(), 1);
     h.stop().await;
 
@@ -101,6 +102,7 @@ async fn retransmissions_are_answered_once_applied() {
     }
     assert!(!answers.is_empty());
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "same answer");
+    h.folded().await;
     assert_eq!(h.store.records_for_session("d-1").await.unwrap().len(), 1);
     assert!(result("duplicate") >= 1);
     h.stop().await;
@@ -120,6 +122,7 @@ async fn full_table_refuses_new_sessions_but_keeps_records_and_restores() {
     }
     assert_eq!(h.sessions.read().unwrap().len(), 2);
     assert!(counter("rampart_radius_sessions_refused_total") > refused);
+    h.folded().await;
     assert_eq!(
         h.store.records_for_session("c-3").await.unwrap().len(),
         1,
@@ -145,10 +148,11 @@ async fn full_table_refuses_new_sessions_but_keeps_records_and_restores() {
     // Restart over the same store: the sessions come back.
     let store = h.stop().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = rampart_accounting::ServerConfig::new(
+    let mut config = rampart_accounting::ServerConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         vec![common::client(SECRET)],
     );
+    config.journal_dir = Some(dir.path().join("journal"));
     let h = Harness::over(store, config, dir).await;
     assert_eq!(h.sessions.read().unwrap().len(), 2);
     let on = PacketBuilder::new(Code::AccountingRequest, 21)
@@ -158,6 +162,7 @@ async fn full_table_refuses_new_sessions_but_keeps_records_and_restores() {
         .unwrap();
     assert!(exchange(h.addr, &on, 2000).await.is_some());
     assert!(h.sessions.read().unwrap().is_empty());
+    h.folded().await;
     assert!(h.store.all_sessions().await.unwrap().is_empty());
     h.stop().await;
 }

@@ -138,7 +138,8 @@ async fn radclient_start_interim_stop_through_the_api() {
         "interim answered"
     );
 
-    // Acknowledged means stored: the API shows it at once.
+    // Acknowledged means journaled; the API shows it once folded, milliseconds later.
+    h.folded().await;
     let (status, v) = h.get(&format!("/api/v1/devices/{DEVICE}")).await;
     assert_eq!(status, 200, "{v}");
     let s = &v["session"];
@@ -176,12 +177,14 @@ async fn radclient_start_interim_stop_through_the_api() {
 
     // A wrong secret: no answer, nothing stored, counted.
     let before = counter("rampart_radius_requests_total{result=\"bad_authenticator\"}");
+    h.folded().await;
     let records_before = h.store.count_accounting_records().await.unwrap();
     assert!(
         !radclient(&dict, h.addr, "wrong-secret", &interim),
         "wrong secret refused"
     );
     assert!(counter("rampart_radius_requests_total{result=\"bad_authenticator\"}") > before);
+    h.folded().await;
     assert_eq!(
         h.store.count_accounting_records().await.unwrap(),
         records_before
@@ -191,6 +194,7 @@ async fn radclient_start_interim_stop_through_the_api() {
         + "Acct-Input-Octets = 5000\nAcct-Input-Gigawords = 1\nAcct-Output-Octets = 2500\n\
            Acct-Session-Time = 90\nAcct-Terminate-Cause = User-Request\n";
     assert!(radclient(&dict, h.addr, SECRET, &stop), "stop answered");
+    h.folded().await;
     let (_, v) = h.get(&format!("/api/v1/devices/{DEVICE}")).await;
     assert!(v.get("session").is_none(), "session ended: {v}");
     assert_eq!(v["usage"]["total_up"], (1u64 << 32) + 5000);

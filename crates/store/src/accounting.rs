@@ -111,6 +111,17 @@ pub struct StoredRecord {
 pub trait AccountingStore: Send + Sync {
     /// Applies `ops` in order in one transaction: all or nothing.
     async fn apply_accounting(&self, ops: &[AccountingOp]) -> Result<()>;
+    /// Applies `ops` like [`Self::apply_accounting`] and records, in the same transaction,
+    /// that the accounting journal `journal` is folded up to byte `position`: after a crash
+    /// the journal is replayed from exactly there, so no entry is folded twice or never.
+    async fn fold_accounting(
+        &self,
+        journal: &str,
+        position: u64,
+        ops: &[AccountingOp],
+    ) -> Result<()>;
+    /// How far the journal `journal` is folded (`None`: never).
+    async fn folded_position(&self, journal: &str) -> Result<Option<u64>>;
     /// Every live session, to rebuild the in-memory table on start.
     async fn all_sessions(&self) -> Result<Vec<RadiusSession>>;
     /// Live sessions matching `filter`, newest update first.

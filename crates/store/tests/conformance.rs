@@ -560,7 +560,7 @@ async fn profiles_groups_tokens(s: Arc<dyn Store>) {
 
 #[path = "conformance/accounting.rs"]
 mod accounting;
-use accounting::accounting_roundtrip;
+use accounting::{accounting_folding, accounting_roundtrip};
 
 macro_rules! store_test_suite {
     ($backend:ident: $($test:ident),+ $(,)?) => {
@@ -578,9 +578,11 @@ macro_rules! store_test_suite {
 }
 
 store_test_suite!(sqlite: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
-    tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip);
+    tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip,
+    accounting_folding);
 store_test_suite!(postgres: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
-    tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip);
+    tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip,
+    accounting_folding);
 
 /// The embedded store's files hold token hashes (and later key material): owner only.
 #[cfg(unix)]

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use rampart_accounting::{Built, Client, ServerConfig};
+use rampart_accounting::{Built, Client, Progress, ServerConfig};
 use rampart_bus::Bus;
 use rampart_config::Secret;
 use rampart_core::{
@@ -49,6 +49,7 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub addr: SocketAddr,
     pub sessions: Arc<std::sync::RwLock<SessionTable>>,
+    pub progress: Progress,
     pub router: axum::Router,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -121,6 +122,7 @@ impl Harness {
         let store = registered_store(dir.path()).await;
         let mut config =
             ServerConfig::new("127.0.0.1:0".parse().expect("addr"), vec![client(SECRET)]);
+        config.journal_dir = Some(dir.path().join("journal"));
         configure(&mut config);
         Self::over(store, config, dir).await
     }
@@ -130,6 +132,7 @@ impl Harness {
         let Built {
             local_addr,
             sessions,
+            progress,
             task,
             ..
         } = config
@@ -143,11 +146,20 @@ impl Harness {
             store,
             addr: local_addr,
             sessions,
+            progress,
             router,
             stop: Some(stop),
             task: Some(tokio::spawn(task)),
             _dir: dir,
         }
+    }
+
+    /// Waits until every acknowledged request is folded into the store (milliseconds when
+    /// idle), so that the store and the API show it.
+    pub async fn folded(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.progress.folded())
+            .await
+            .expect("acknowledged requests folded into the store within 10 s");
     }
 
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {

@@ -232,16 +232,19 @@ impl<'a> Plan<'a> {
 /// Generates `AccountingStore` for a backend.
 macro_rules! store_accounting {
     ($store:ident, $db:ty) => {
-        #[async_trait]
-        impl AccountingStore for $store {
-            async fn apply_accounting(&self, ops: &[AccountingOp]) -> Result<()> {
+        impl $store {
+            /// Writes `ops` inside `tx`: the shared body of [`AccountingStore::apply_accounting`]
+            /// and [`AccountingStore::fold_accounting`].
+            async fn write_accounting(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                ops: &[AccountingOp],
+            ) -> Result<()> {
                 // A constant number of statements per batch, whatever its size, and constant
                 // statement texts: each table's rows go in as one JSON array parameter, so the
                 // prepared statements are reused from the connection's cache instead of a
                 // multi-row VALUES list being parsed and planned for every batch.
                 let plan = acct::Plan::new(ops);
                 let (c, i, rows) = (Self::jcol, Self::jint, Self::json_rows(1));
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 if !plan.records.is_empty() {
                     let sql = format!(
                         "INSERT INTO accounting_records (nas, session_id, status, imsi, \
@@ -252,7 +255,7 @@ macro_rules! store_accounting {
                     for chunk in plan.records.chunks(CHUNK_ROWS) {
                         sqlx::query(AssertSqlSafe(sql.clone()))
                             .bind(acct::record_rows(chunk)?)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
@@ -261,7 +264,7 @@ macro_rules! store_accounting {
                         acct::Step::EndNas(nas) => {
                             sqlx::query("DELETE FROM radius_sessions WHERE nas = $1")
                                 .bind(*nas)
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await?;
                         }
                         acct::Step::Sessions { upserts, ends } => {
@@ -279,7 +282,7 @@ macro_rules! store_accounting {
                             for chunk in upserts.chunks(CHUNK_ROWS) {
                                 sqlx::query(AssertSqlSafe(sql.clone()))
                                     .bind(acct::session_rows(chunk)?)
-                                    .execute(&mut *tx)
+                                    .execute(&mut **tx)
                                     .await?;
                             }
                             let sql = format!(
@@ -290,7 +293,7 @@ macro_rules! store_accounting {
                             for chunk in ends.chunks(CHUNK_ROWS) {
                                 sqlx::query(AssertSqlSafe(sql.clone()))
                                     .bind(acct::rows_json(chunk)?)
-                                    .execute(&mut *tx)
+                                    .execute(&mut **tx)
                                     .await?;
                             }
                         }
@@ -315,7 +318,7 @@ macro_rules! store_accounting {
                     for chunk in usage.chunks(CHUNK_ROWS) {
                         sqlx::query(AssertSqlSafe(sql.clone()))
                             .bind(acct::rows_json(chunk)?)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
@@ -345,7 +348,7 @@ macro_rules! store_accounting {
                     for chunk in sightings.chunks(CHUNK_ROWS) {
                         sqlx::query(AssertSqlSafe(sql.clone()))
                             .bind(acct::rows_json(chunk)?)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
@@ -373,12 +376,50 @@ macro_rules! store_accounting {
                     for chunk in unknown.chunks(CHUNK_ROWS) {
                         sqlx::query(AssertSqlSafe(sql.clone()))
                             .bind(acct::rows_json(chunk)?)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AccountingStore for $store {
+            async fn apply_accounting(&self, ops: &[AccountingOp]) -> Result<()> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                Self::write_accounting(&mut tx, ops).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn fold_accounting(
+                &self,
+                journal: &str,
+                position: u64,
+                ops: &[AccountingOp],
+            ) -> Result<()> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                Self::write_accounting(&mut tx, ops).await?;
+                sqlx::query(
+                    "INSERT INTO accounting_journal (journal, folded) VALUES ($1, $2) \
+                     ON CONFLICT (journal) DO UPDATE SET folded = excluded.folded",
+                )
+                .bind(journal)
+                .bind(acct::db_u64(position))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn folded_position(&self, journal: &str) -> Result<Option<u64>> {
+                let row = sqlx::query("SELECT folded FROM accounting_journal WHERE journal = $1")
+                    .bind(journal)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| Ok(acct::from_db_u64(r.try_get("folded")?)))
+                    .transpose()
             }
 
             async fn all_sessions(&self) -> Result<Vec<RadiusSession>> {

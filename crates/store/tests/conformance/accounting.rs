@@ -230,3 +230,65 @@ pub(super) async fn accounting_roundtrip(s: Arc<dyn Store>) {
     assert_eq!(statics.len(), 1);
     assert_eq!(statics[0].ips, dev.ips);
 }
+
+/// Folding journal entries: the rows and the folded position commit together, and positions
+/// are per journal.
+pub(super) async fn accounting_folding(s: Arc<dyn Store>) {
+    assert_eq!(s.folded_position("j-1").await.unwrap(), None);
+    let a = session("pgw-f", "f-1", "001010000000123", [10, 1, 0, 1], 3_600_000);
+    s.fold_accounting(
+        "j-1",
+        4096,
+        &[
+            record("Start", &a),
+            AccountingOp::UpsertSession(Box::new(a.clone())),
+            AccountingOp::Usage {
+                imsi: "001010000000123".to_owned(),
+                hour: Timestamp(3_600_000),
+                up: 7,
+                down: 3,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.folded_position("j-1").await.unwrap(), Some(4096));
+    assert_eq!(s.folded_position("j-2").await.unwrap(), None);
+    assert_eq!(s.all_sessions().await.unwrap(), vec![a.clone()]);
+
+    // An empty fold moves only the position; journals do not share positions.
+    s.fold_accounting("j-1", 8192, &[]).await.unwrap();
+    assert_eq!(s.folded_position("j-1").await.unwrap(), Some(8192));
+    s.fold_accounting("j-2", 1 << 40, &[]).await.unwrap();
+    assert_eq!(s.folded_position("j-2").await.unwrap(), Some(1 << 40));
+    assert_eq!(s.folded_position("j-1").await.unwrap(), Some(8192));
+
+    // Usage folds add up across folds (each entry folded once by position).
+    s.fold_accounting(
+        "j-1",
+        9000,
+        &[
+            record("Stop", &a),
+            AccountingOp::EndSession {
+                nas: "pgw-f".to_owned(),
+                session_id: "f-1".to_owned(),
+            },
+            AccountingOp::Usage {
+                imsi: "001010000000123".to_owned(),
+                hour: Timestamp(3_600_000),
+                up: 1,
+                down: 1,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let usage = s
+        .usage_since(&["001010000000123"], Timestamp(0))
+        .await
+        .unwrap();
+    assert_eq!((usage[0].bytes_up, usage[0].bytes_down), (8, 4));
+    assert!(s.all_sessions().await.unwrap().is_empty());
+    assert_eq!(s.records_for_session("f-1").await.unwrap().len(), 2);
+    assert_eq!(s.folded_position("j-1").await.unwrap(), Some(9000));
+}
