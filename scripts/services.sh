@@ -40,10 +40,45 @@ ensure_postgres() {
   pg_ok || { log "postgresql is not reachable on 127.0.0.1:5432"; return 1; }
 }
 
+mqtt_ok() { timeout 3 mosquitto_sub -h 127.0.0.1 -p 1883 -t '$SYS/broker/version' -C 1 -W 2 >/dev/null 2>&1; }
+
+ensure_mosquitto() {
+  need_pkg mosquitto mosquitto
+  need_pkg mosquitto_sub mosquitto-clients
+  if mqtt_ok; then return 0; fi
+  log "starting mosquitto on 127.0.0.1:1883"
+  as_root sh -c 'mosquitto -d -p 1883 >/dev/null 2>&1' || mosquitto -d -p 1883 >&2 || true
+  for _ in $(seq 1 20); do mqtt_ok && return 0; sleep 0.5; done
+  log "mosquitto is not reachable on 127.0.0.1:1883"; return 1
+}
+
 ensure_postgres
 need_pkg radclient freeradius-utils
 need_pkg freeradius freeradius
+# Flow and capture peers: exporters, collectors and analysers the tests compare against.
+need_pkg softflowd softflowd
+need_pkg nfcapd nfdump
+need_pkg tcpreplay tcpreplay
+need_pkg tshark tshark
+# Suricata is not in bookworm's main suite; its backport is.
+if ! command -v suricata >/dev/null 2>&1 && ! apt-cache policy suricata 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  if grep -qs bookworm /etc/os-release; then
+    log "enabling bookworm-backports for suricata"
+    echo "deb http://deb.debian.org/debian bookworm-backports main" | as_root tee /etc/apt/sources.list.d/backports.list >/dev/null
+    as_root apt-get update -qq >&2; apt_updated=1
+  fi
+fi
+if ! command -v suricata >/dev/null 2>&1; then
+  if [ -f /etc/apt/sources.list.d/backports.list ]; then
+    log "installing suricata from bookworm-backports"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -t bookworm-backports suricata >&2
+  else
+    need_pkg suricata suricata
+  fi
+fi
+ensure_mosquitto
 
 echo "export RAMPART_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test"
+echo "export RAMPART_TEST_MQTT_URL=mqtt://127.0.0.1:1883"
 echo "export RAMPART_REQUIRE_PEERS=1"
 echo "export RAMPART_REQUIRE_SHARED_DATA=\${RAMPART_REQUIRE_SHARED_DATA:-\$( [ -d ../shared/data ] && echo 1 || echo 0 )}"

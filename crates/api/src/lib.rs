@@ -15,6 +15,7 @@ mod devices;
 pub mod dto;
 pub mod error;
 mod extract;
+pub mod signals;
 mod sims;
 pub mod telemetry;
 
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub auth: Arc<Auth>,
     /// Prometheus registry to render at `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+    /// Live flow counters and findings, when this process runs the signal pipeline.
+    pub live: Option<Arc<dyn signals::LiveView>>,
 }
 
 impl ApiState {
@@ -58,7 +61,14 @@ impl ApiState {
             auth: Arc::new(Auth::new(store.clone())),
             store,
             metrics,
+            live: None,
         }
+    }
+
+    /// The same state, answering the live routes from `live`.
+    pub fn with_live(mut self, live: Arc<dyn signals::LiveView>) -> Self {
+        self.live = Some(live);
+        self
     }
 }
 
@@ -67,7 +77,7 @@ impl ApiState {
     info(title = "Rampart API", description = "IoT fleet security platform: registry of devices, SIMs, profiles and groups."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
-    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "profiles"), (name = "groups"), (name = "admin"))
+    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "signals"), (name = "profiles"), (name = "groups"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -96,6 +106,8 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connectivity::device_usage))
         .routes(routes!(connectivity::list_sessions))
         .routes(routes!(connectivity::list_unknown_imsis))
+        .routes(routes!(signals::device_traffic))
+        .routes(routes!(signals::list_findings))
         .routes(routes!(sims::list_sims, sims::create_sim))
         .routes(routes!(sims::get_sim, sims::patch_sim, sims::delete_sim))
         .routes(routes!(catalog::list_profiles, catalog::put_profile))

@@ -68,6 +68,51 @@ pub struct Config {
     /// The RADIUS accounting server.
     #[serde(default)]
     pub radius: RadiusConfig,
+    /// The NetFlow v5/v9/IPFIX collector (absent: loopback on 2055 and 4739 when free).
+    #[serde(default)]
+    pub netflow: Option<rampart_netflow::NetflowConfig>,
+    /// Device metrics over MQTT (absent: off).
+    #[serde(default)]
+    pub mqtt: Option<rampart_mqtt::MqttSourceConfig>,
+    /// Threat-intelligence feeds (absent: none).
+    #[serde(default)]
+    pub intel: Option<rampart_intel::IntelConfig>,
+    /// Detection: detector parameters, rules, profile policies (absent: the defaults, with no
+    /// reordering delay — see [`Config::live_detection`]).
+    #[serde(default)]
+    pub detect: Option<rampart_detect::DetectConfig>,
+    /// How signals become observations.
+    #[serde(default)]
+    pub signals: SignalsConfig,
+}
+
+/// `[signals]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// The fleet's own networks: the device side of a flow no registry names (default:
+    /// private, CGNAT and unique-local ranges).
+    pub home_nets: Vec<ipnet::IpNet>,
+    /// Tenant of the devices reporting over MQTT (topics carry the device id only).
+    pub mqtt_tenant: Option<String>,
+    /// Detection worker threads (default: the number of cores).
+    pub detection_workers: Option<usize>,
+    /// Subjects whose traffic counters are kept.
+    pub traffic_capacity: usize,
+    /// Findings kept in memory for the API.
+    pub findings_capacity: usize,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        Self {
+            home_nets: Vec::new(),
+            mqtt_tenant: None,
+            detection_workers: None,
+            traffic_capacity: 2_000_000,
+            findings_capacity: 100_000,
+        }
+    }
 }
 
 /// `[http]`
@@ -94,6 +139,17 @@ mod radius;
 pub use radius::{ClientAddress, RadiusClientConfig, RadiusConfig, Secret, parse_listen};
 
 impl Config {
+    /// Detection settings for the live pipeline. Without a `[detect]` section the allowed
+    /// lateness is 0: live sources deliver in order, and any reordering delay would delay every
+    /// finding by as much event time. A `[detect]` section is taken as written.
+    pub fn live_detection(&self) -> rampart_detect::DetectConfig {
+        self.detect.clone().unwrap_or_else(|| {
+            let mut c = rampart_detect::DetectConfig::default();
+            c.engine.allowed_lateness_s = 0;
+            c
+        })
+    }
+
     /// Parses configuration text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {

@@ -8,6 +8,7 @@
 
 mod accounting;
 mod auth;
+mod flow;
 mod ids;
 mod labels;
 mod luhn;
@@ -18,6 +19,10 @@ pub use accounting::{
     AccountingRecord, Location, RadiusSession, SimSighting, UnknownImsi, UsageHour,
 };
 pub use auth::{ApiToken, Role};
+pub use flow::{
+    AlertRecord, ConnState, DeviceMetrics, DnsRecord, FlowRecord, GeoPoint, NameRecord,
+    PacketFacts, SignalSource, proto, tcp_flags,
+};
 pub use ids::{Iccid, Imei, Imsi, Msisdn};
 pub use labels::{DeviceId, Label, MacAddr, TenantId};
 pub use luhn::{luhn_check_digit, luhn_valid};

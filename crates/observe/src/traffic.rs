@@ -1,0 +1,186 @@
+//! Per-subject traffic counters: what the API shows as a device's flow activity. Sharded
+//! so that collector tasks on several threads rarely meet on one lock, and capped so that a
+//! flood of spoofed source addresses cannot grow memory without bound (new subjects past the
+//! cap are counted as refused, existing ones keep counting).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+
+use rampart_bus::Subject;
+use rampart_core::{DeviceId, DeviceMetrics, FlowRecord, SignalSource, TenantId, Timestamp};
+use serde::Serialize;
+
+const SHARDS: usize = 16;
+
+/// Metric: subjects not counted because the table was full.
+pub const TRAFFIC_REFUSED_TOTAL: &str = "rampart_traffic_subjects_refused_total";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Device(TenantId, DeviceId),
+    Host(IpAddr),
+}
+
+impl Key {
+    fn of(s: &Subject) -> Option<Self> {
+        match (&s.tenant, &s.device_id, s.host) {
+            (Some(t), Some(d), _) => Some(Self::Device(t.clone(), d.clone())),
+            (_, _, Some(h)) => Some(Self::Host(h)),
+            _ => None,
+        }
+    }
+
+    fn shard(&self) -> usize {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(self);
+        usize::try_from(h % SHARDS as u64).unwrap_or(0)
+    }
+}
+
+/// Counters of one subject, from the device's point of view ("out" = sent by the device).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficSnapshot {
+    /// Flows seen.
+    pub flows: u64,
+    /// Bytes the device sent.
+    pub bytes_out: u64,
+    /// Bytes the device received.
+    pub bytes_in: u64,
+    /// Packets the device sent.
+    pub packets_out: u64,
+    /// Packets the device received.
+    pub packets_in: u64,
+    /// Flows the device opened.
+    pub flows_originated: u64,
+    /// Flows opened towards the device.
+    pub flows_received: u64,
+    /// Metric reports the device sent.
+    pub metric_reports: u64,
+    /// Event time of the first observation.
+    pub first_seen: Option<Timestamp>,
+    /// Event time of the last observation.
+    pub last_seen: Option<Timestamp>,
+    /// Flows per source kind.
+    pub flows_by_source: HashMap<SignalSource, u64>,
+}
+
+impl TrafficSnapshot {
+    fn seen(&mut self, start: Timestamp, end: Timestamp) {
+        self.first_seen = Some(self.first_seen.map_or(start, |f| f.min(start)));
+        self.last_seen = Some(self.last_seen.map_or(end, |l| l.max(end)));
+    }
+}
+
+/// The table.
+#[derive(Debug)]
+pub struct TrafficCounters {
+    shards: Vec<Mutex<HashMap<Key, TrafficSnapshot>>>,
+    per_shard_cap: usize,
+}
+
+impl TrafficCounters {
+    /// A table holding at most about `capacity` subjects.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard_cap: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn update(&self, subject: &Subject, f: impl FnOnce(&mut TrafficSnapshot)) {
+        let Some(key) = Key::of(subject) else { return };
+        let Some(shard) = self.shards.get(key.shard()) else {
+            return;
+        };
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = map.get_mut(&key) {
+            f(entry);
+        } else if map.len() < self.per_shard_cap {
+            f(map.entry(key).or_default());
+        } else {
+            metrics::counter!(TRAFFIC_REFUSED_TOTAL).increment(1);
+        }
+    }
+
+    pub(crate) fn add_flow(&self, subject: &Subject, r: &FlowRecord, responder: bool) {
+        self.update(subject, |c| {
+            let (out_b, out_p, in_b, in_p) = if responder {
+                (r.rev_bytes, r.rev_packets, r.bytes, r.packets)
+            } else {
+                (r.bytes, r.packets, r.rev_bytes, r.rev_packets)
+            };
+            c.flows += 1;
+            if responder {
+                c.flows_received += 1;
+            } else {
+                c.flows_originated += 1;
+            }
+            c.bytes_out = c.bytes_out.saturating_add(out_b);
+            c.packets_out = c.packets_out.saturating_add(out_p);
+            c.bytes_in = c.bytes_in.saturating_add(in_b);
+            c.packets_in = c.packets_in.saturating_add(in_p);
+            *c.flows_by_source.entry(r.source).or_default() += 1;
+            c.seen(r.start, r.end);
+        });
+    }
+
+    pub(crate) fn add_metrics(&self, subject: &Subject, m: &DeviceMetrics) {
+        self.update(subject, |c| {
+            c.metric_reports += 1;
+            c.seen(m.time, m.time);
+        });
+    }
+
+    /// A registered device's counters.
+    pub fn device(&self, tenant: &TenantId, device_id: &DeviceId) -> Option<TrafficSnapshot> {
+        self.get(&Key::Device(tenant.clone(), device_id.clone()))
+    }
+
+    /// An unregistered host's counters.
+    pub fn host(&self, ip: IpAddr) -> Option<TrafficSnapshot> {
+        self.get(&Key::Host(ip))
+    }
+
+    fn get(&self, key: &Key) -> Option<TrafficSnapshot> {
+        let shard = self.shards.get(key.shard())?;
+        let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key).cloned()
+    }
+
+    /// Subjects counted.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    /// No subject counted yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every subject with its counters (for summaries), keyed as [`Subject::key`] does.
+    pub fn all(&self) -> Vec<(String, TrafficSnapshot)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for (k, v) in map.iter() {
+                let name = match k {
+                    Key::Device(t, d) => format!("{t}/{d}"),
+                    Key::Host(h) => format!("host:{h}"),
+                };
+                out.push((name, v.clone()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+impl Default for TrafficCounters {
+    fn default() -> Self {
+        Self::new(1_000_000)
+    }
+}
