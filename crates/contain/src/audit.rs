@@ -1,0 +1,391 @@
+//! A tamper-evident audit log: append-only JSON lines, each carrying the SHA-256 of the
+//! previous entry, written with `fsync`.
+//!
+//! A line is `{"seq":N,"time":"…","prev":"<hex>","record":…,"hash":"<hex>"}` where `hash` is
+//! the SHA-256 of the line's text up to (not including) `,"hash"`, and `prev` is the previous
+//! line's `hash` (64 zeros for the first). Hashing the text as written, rather than a
+//! re-serialisation, means no canonical JSON is needed. [`verify`] finds any edited, removed,
+//! inserted or reordered line and names the first bad one. Removing lines at the end leaves a
+//! valid shorter chain: compare [`Head`]s recorded elsewhere (the SIEM, an incident) with
+//! [`verify_against`] to catch that.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::telemetry::{self, count};
+
+const HASH_SUFFIX_LEN: usize = r#","hash":""}"#.len() + 64;
+
+/// The end of a chain: how many entries and the last hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Entries so far (the last `seq`).
+    pub seq: u64,
+    /// Hex SHA-256 of the last entry (zeros when empty).
+    pub hash: String,
+}
+
+impl Head {
+    fn empty() -> Self {
+        Self {
+            seq: 0,
+            hash: hex::encode([0u8; 32]),
+        }
+    }
+}
+
+/// What is wrong with a log, and where.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The line is not an entry of this format.
+    #[error("line {line}: not an audit entry")]
+    Malformed {
+        /// 1-based line number.
+        line: u64,
+    },
+    /// The line's text does not match its hash: edited.
+    #[error("line {line}: content does not match its hash")]
+    Modified {
+        /// 1-based line number.
+        line: u64,
+    },
+    /// The sequence number is not the next one: a line removed, inserted or moved.
+    #[error("line {line}: sequence {found} where {expected} was expected")]
+    Sequence {
+        /// 1-based line number.
+        line: u64,
+        /// Expected seq.
+        expected: u64,
+        /// Found seq.
+        found: u64,
+    },
+    /// `prev` is not the previous line's hash.
+    #[error("line {line}: does not chain to the previous entry")]
+    Chain {
+        /// 1-based line number.
+        line: u64,
+    },
+    /// The last line has no newline: an interrupted write, or a cut.
+    #[error("line {line}: incomplete final line")]
+    Incomplete {
+        /// 1-based line number.
+        line: u64,
+    },
+    /// Fewer entries, or another last hash, than a head recorded earlier.
+    #[error("log ends at entry {found}, but entry {expected} was recorded with another hash")]
+    Truncated {
+        /// The recorded head's seq.
+        expected: u64,
+        /// The log's last seq.
+        found: u64,
+    },
+    /// Reading failed.
+    #[error("cannot read the audit log: {0}")]
+    Io(String),
+}
+
+impl VerifyError {
+    /// The first bad line, if the error is about one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Self::Malformed { line }
+            | Self::Modified { line }
+            | Self::Sequence { line, .. }
+            | Self::Chain { line }
+            | Self::Incomplete { line } => Some(*line),
+            Self::Truncated { .. } | Self::Io(_) => None,
+        }
+    }
+}
+
+/// Why an append failed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The existing log does not verify; nothing is appended to a broken chain.
+    #[error("existing audit log is damaged")]
+    Damaged(#[from] VerifyError),
+    /// Writing or syncing failed.
+    #[error("audit log i/o failed")]
+    Io(#[from] std::io::Error),
+    /// The record does not serialise.
+    #[error("audit record does not serialise")]
+    Serialize(#[from] serde_json::Error),
+}
+
+#[derive(Deserialize)]
+struct EntryHead {
+    seq: u64,
+    prev: String,
+}
+
+/// An open audit log.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    head: Head,
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log at `path`, verifying what is there.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref().to_owned();
+        let created = !path.is_file();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
+        if created {
+            sync_parent(&path)?;
+        }
+        let head = verify_reader(BufReader::new(File::open(&path)?)).inspect_err(|_| {
+            count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
+        })?;
+        Ok(Self { path, file, head })
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current end of the chain.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Appends `record` and syncs it to disk before returning the new head.
+    pub fn append<T: Serialize>(&mut self, record: &T) -> Result<Head, AuditError> {
+        self.append_at(record, OffsetDateTime::now_utc())
+    }
+
+    /// [`AuditLog::append`] with an explicit time.
+    pub fn append_at<T: Serialize>(
+        &mut self,
+        record: &T,
+        at: OffsetDateTime,
+    ) -> Result<Head, AuditError> {
+        let seq = self.head.seq + 1;
+        let time = at.format(&Rfc3339).map_err(std::io::Error::other)?;
+        let record = serde_json::to_string(record)?;
+        let body = format!(
+            r#"{{"seq":{seq},"time":"{time}","prev":"{}","record":{record}"#,
+            self.head.hash
+        );
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let line = format!("{body},\"hash\":\"{hash}\"}}\n");
+        self.file.write_all(line.as_bytes())?;
+        self.file.sync_data()?;
+        count(telemetry::AUDIT_APPENDS_TOTAL, &[]);
+        self.head = Head { seq, hash };
+        Ok(self.head.clone())
+    }
+}
+
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
+/// Verifies the log at `path`; returns its head.
+pub fn verify(path: impl AsRef<Path>) -> Result<Head, VerifyError> {
+    let file = File::open(path).map_err(|e| VerifyError::Io(e.to_string()))?;
+    let result = verify_reader(BufReader::new(file));
+    if result.is_err() {
+        count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
+    }
+    result
+}
+
+/// Verifies the log and that it still contains `recorded`, a head taken earlier.
+pub fn verify_against(path: impl AsRef<Path>, recorded: &Head) -> Result<Head, VerifyError> {
+    let path = path.as_ref();
+    let head = verify(path)?;
+    if head.seq < recorded.seq {
+        count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
+        return Err(VerifyError::Truncated {
+            expected: recorded.seq,
+            found: head.seq,
+        });
+    }
+    // The recorded entry must still be there with the same hash.
+    let file = File::open(path).map_err(|e| VerifyError::Io(e.to_string()))?;
+    let mut lines = BufReader::new(file).lines();
+    let line = usize::try_from(recorded.seq)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|n| lines.nth(n))
+        .transpose()
+        .map_err(|e| VerifyError::Io(e.to_string()))?;
+    let found_hash = line.as_deref().and_then(split_hash).map(|(_, h)| h);
+    if recorded.seq > 0 && found_hash != Some(recorded.hash.as_str()) {
+        count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
+        return Err(VerifyError::Truncated {
+            expected: recorded.seq,
+            found: head.seq,
+        });
+    }
+    Ok(head)
+}
+
+/// Verifies a log read from `reader`.
+pub fn verify_reader(mut reader: impl BufRead) -> Result<Head, VerifyError> {
+    let mut head = Head::empty();
+    let mut line_no = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .by_ref()
+            .take(1 << 24)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| VerifyError::Io(e.to_string()))?;
+        if n == 0 {
+            return Ok(head);
+        }
+        line_no += 1;
+        let Some(text) = buf.strip_suffix(b"\n") else {
+            return Err(VerifyError::Incomplete { line: line_no });
+        };
+        let text =
+            std::str::from_utf8(text).map_err(|_| VerifyError::Malformed { line: line_no })?;
+        head = check_line(text, line_no, &head)?;
+    }
+}
+
+/// Splits a line into the hashed body and the hex hash.
+fn split_hash(line: &str) -> Option<(&str, &str)> {
+    let cut = line.len().checked_sub(HASH_SUFFIX_LEN)?;
+    let body = line.get(..cut)?;
+    let hash = line
+        .get(cut..)?
+        .strip_prefix(r#","hash":""#)?
+        .strip_suffix(r#""}"#)?;
+    (hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then_some((body, hash))
+}
+
+fn check_line(line: &str, line_no: u64, prev: &Head) -> Result<Head, VerifyError> {
+    let malformed = VerifyError::Malformed { line: line_no };
+    let (body, hash) = split_hash(line).ok_or(malformed.clone())?;
+    if hex::encode(Sha256::digest(body.as_bytes())) != hash {
+        return Err(VerifyError::Modified { line: line_no });
+    }
+    let entry: EntryHead =
+        serde_json::from_str(&format!("{body}}}")).map_err(|_| malformed.clone())?;
+    let expected = prev.seq + 1;
+    if entry.seq != expected {
+        return Err(VerifyError::Sequence {
+            line: line_no,
+            expected,
+            found: entry.seq,
+        });
+    }
+    if entry.prev != prev.hash {
+        return Err(VerifyError::Chain { line: line_no });
+    }
+    Ok(Head {
+        seq: entry.seq,
+        hash: hash.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn write_log(n: usize) -> (tempfile::TempDir, PathBuf, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        for i in 0..n {
+            log.append(&serde_json::json!({"i": i, "s": format!("entry \"{i}\"\n")}))
+                .unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines = text.lines().map(str::to_owned).collect();
+        (dir, path, lines)
+    }
+
+    fn check(lines: &[String]) -> Result<Head, VerifyError> {
+        let mut text = lines.join("\n");
+        if !lines.is_empty() {
+            text.push('\n');
+        }
+        verify_reader(text.as_bytes())
+    }
+
+    #[test]
+    fn appends_verify_and_reopen_continues() {
+        let (_dir, path, lines) = write_log(3);
+        let head = verify(&path).unwrap();
+        assert_eq!(head.seq, 3);
+        let mut log = AuditLog::open(&path).unwrap();
+        assert_eq!(log.head(), &head);
+        let next = log.append(&"four").unwrap();
+        assert_eq!(next.seq, 4);
+        assert_eq!(verify_against(&path, &head).unwrap(), next);
+        assert!(lines[1].contains(&format!(r#""prev":"{}""#, split_hash(&lines[0]).unwrap().1)));
+    }
+
+    #[test]
+    fn detects_edits_deletions_reordering_and_cuts() {
+        let (_dir, path, lines) = write_log(5);
+        let mut edited = lines.clone();
+        edited[2] = edited[2].replace(r#""i":2"#, r#""i":9"#);
+        assert_eq!(check(&edited), Err(VerifyError::Modified { line: 3 }));
+        let mut deleted = lines.clone();
+        deleted.remove(1);
+        assert_eq!(check(&deleted).unwrap_err().line(), Some(2));
+        let mut swapped = lines.clone();
+        swapped.swap(3, 4);
+        assert_eq!(check(&swapped).unwrap_err().line(), Some(4));
+        let text = lines.join("\n");
+        assert_eq!(
+            verify_reader(text.as_bytes()),
+            Err(VerifyError::Incomplete { line: 5 })
+        );
+        let head = verify(&path).unwrap();
+        std::fs::write(&path, format!("{}\n", lines[..3].join("\n"))).unwrap();
+        assert!(matches!(
+            verify_against(&path, &head),
+            Err(VerifyError::Truncated {
+                expected: 5,
+                found: 3
+            })
+        ));
+        assert!(AuditLog::open(&path).is_ok());
+        std::fs::write(&path, format!("{}\n", deleted.join("\n"))).unwrap();
+        assert!(matches!(AuditLog::open(&path), Err(AuditError::Damaged(_))));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any single-byte change to any line is caught at that line or earlier.
+        #[test]
+        fn any_byte_flip_is_detected(line in 0usize..6, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let (_dir, _path, lines) = write_log(6);
+            let mut bytes = lines[line].clone().into_bytes();
+            let i = pos.index(bytes.len());
+            prop_assume!(bytes[i] != byte && byte != b'\n');
+            bytes[i] = byte;
+            let mut tampered = lines;
+            tampered[line] = String::from_utf8_lossy(&bytes).into_owned();
+            let err = check(&tampered).unwrap_err();
+            prop_assert!(err.line().unwrap() <= line as u64 + 1);
+        }
+    }
+}

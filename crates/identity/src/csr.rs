@@ -1,0 +1,188 @@
+//! PKCS#10 certificate signing requests: decoding the EST body, verifying the self-signature with
+//! the enclosed key (proof of possession), and classifying the key for policy.
+
+use base64::Engine;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+    OID_SIG_ED25519,
+};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+
+use crate::CsrError;
+use crate::profile::KeyType;
+
+/// Largest CSR accepted; a P-256 request is ~250 octets, RSA-4096 with attributes ~1.7 KiB.
+pub const MAX_CSR_LEN: usize = 16 * 1024;
+
+/// A CSR whose signature verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedCsr {
+    /// DER SubjectPublicKeyInfo, copied into the certificate.
+    pub spki_der: Vec<u8>,
+    /// Key type, for the profile's policy.
+    pub key_type: KeyType,
+    /// Subject commonName, if any (only compared on re-enrolment).
+    pub common_name: Option<String>,
+    /// Subject organizationName, if any.
+    pub organization: Option<String>,
+}
+
+/// Decodes an EST request body: base64 DER per RFC 7030 section 4.2.1 (whitespace ignored), and
+/// for convenience a PEM request or raw DER.
+pub fn decode_body(body: &[u8]) -> Result<Vec<u8>, CsrError> {
+    if body.len() > MAX_CSR_LEN * 2 {
+        return Err(CsrError::TooLarge);
+    }
+    if body.first() == Some(&0x30) {
+        return Ok(body.to_vec());
+    }
+    let text = std::str::from_utf8(body).map_err(|_| CsrError::Encoding)?;
+    let b64: String = if let Some(start) = text.find("-----BEGIN CERTIFICATE REQUEST-----") {
+        let rest = text.get(start + 35..).ok_or(CsrError::Encoding)?;
+        let end = rest
+            .find("-----END CERTIFICATE REQUEST-----")
+            .ok_or(CsrError::Encoding)?;
+        rest.get(..end).ok_or(CsrError::Encoding)?.to_owned()
+    } else {
+        text.to_owned()
+    };
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| CsrError::Encoding)?;
+    if der.len() > MAX_CSR_LEN {
+        return Err(CsrError::TooLarge);
+    }
+    Ok(der)
+}
+
+/// Parses a DER CSR and verifies its signature with the enclosed public key.
+pub fn verify(der: &[u8]) -> Result<VerifiedCsr, CsrError> {
+    if der.len() > MAX_CSR_LEN {
+        return Err(CsrError::TooLarge);
+    }
+    let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|_| CsrError::Parse)?;
+    if !rest.is_empty() {
+        return Err(CsrError::TrailingData);
+    }
+    let sig_oid = &csr.signature_algorithm.algorithm;
+    // Only SHA-2 ECDSA/RSA and Ed25519: x509-parser would also accept SHA-1 RSA for legacy use.
+    let allowed_sig = [
+        x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256,
+        x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA384,
+        x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA,
+        x509_parser::oid_registry::OID_PKCS1_SHA384WITHRSA,
+        x509_parser::oid_registry::OID_PKCS1_SHA512WITHRSA,
+        OID_SIG_ED25519,
+    ];
+    if !allowed_sig.contains(sig_oid) {
+        return Err(CsrError::UnsupportedAlgorithm);
+    }
+    csr.verify_signature().map_err(|e| match e {
+        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
+            CsrError::UnsupportedAlgorithm
+        }
+        _ => CsrError::BadSignature,
+    })?;
+    let info = &csr.certification_request_info;
+    let spki = &info.subject_pki;
+    let key_type = classify(spki);
+    let first = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+        it.next().and_then(|a| a.as_str().ok()).map(str::to_owned)
+    };
+    Ok(VerifiedCsr {
+        spki_der: spki.raw.to_vec(),
+        key_type,
+        common_name: first(&mut info.subject.iter_common_name()),
+        organization: first(&mut info.subject.iter_organization()),
+    })
+}
+
+fn classify(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> KeyType {
+    let alg = &spki.algorithm.algorithm;
+    if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        return match curve {
+            Some(c) if c == OID_EC_P256 => KeyType::EcdsaP256,
+            Some(c) if c == OID_NIST_EC_P384 => KeyType::EcdsaP384,
+            Some(c) => KeyType::Other(format!("ec:{c}")),
+            None => KeyType::Other("ec:?".to_owned()),
+        };
+    }
+    if *alg == OID_SIG_ED25519 {
+        return KeyType::Ed25519;
+    }
+    if *alg == OID_PKCS1_RSAENCRYPTION
+        && let Ok(PublicKey::RSA(rsa)) = spki.parsed()
+    {
+        let bits = u32::try_from(rsa.key_size()).unwrap_or(0);
+        return KeyType::Rsa { bits };
+    }
+    KeyType::Other(alg.to_id_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    use super::*;
+
+    fn csr_der(alg: &'static rcgen::SignatureAlgorithm) -> Vec<u8> {
+        let key = KeyPair::generate_for(alg).unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, "dev-1");
+        p.serialize_request(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn good_csr_verifies_and_classifies() {
+        let v = verify(&csr_der(&rcgen::PKCS_ECDSA_P256_SHA256)).unwrap();
+        assert_eq!(v.key_type, KeyType::EcdsaP256);
+        assert_eq!(v.common_name.as_deref(), Some("dev-1"));
+        let v = verify(&csr_der(&rcgen::PKCS_ED25519)).unwrap();
+        assert_eq!(v.key_type, KeyType::Ed25519);
+        let v = verify(&csr_der(&rcgen::PKCS_ECDSA_P384_SHA384)).unwrap();
+        assert_eq!(v.key_type, KeyType::EcdsaP384);
+    }
+
+    #[test]
+    fn csr_with_bad_signature_is_refused() {
+        let mut der = csr_der(&rcgen::PKCS_ECDSA_P256_SHA256);
+        // Flip a bit inside the subject (covered by the signature), not in the structure.
+        let pos = der.windows(5).position(|w| w == b"dev-1").unwrap();
+        der[pos] ^= 0x01;
+        assert_eq!(verify(&der).unwrap_err(), CsrError::BadSignature);
+        let mut der = csr_der(&rcgen::PKCS_ED25519);
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        assert_eq!(verify(&der).unwrap_err(), CsrError::BadSignature);
+    }
+
+    #[test]
+    fn body_encodings() {
+        let der = csr_der(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap()))
+            .collect();
+        assert_eq!(decode_body(wrapped.as_bytes()).unwrap(), der);
+        assert_eq!(decode_body(&der).unwrap(), der);
+        let pem = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{wrapped}-----END CERTIFICATE REQUEST-----\n"
+        );
+        assert_eq!(decode_body(pem.as_bytes()).unwrap(), der);
+        assert_eq!(decode_body(b"!!!").unwrap_err(), CsrError::Encoding);
+        assert!(verify(b"\x30\x03\x02\x01\x00").is_err());
+        let mut trailing = der;
+        trailing.push(0);
+        assert_eq!(verify(&trailing).unwrap_err(), CsrError::TrailingData);
+    }
+}

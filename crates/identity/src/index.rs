@@ -1,0 +1,398 @@
+//! The issuance index: every certificate the authority signed, and its revocation.
+//!
+//! [`FileIndex`] keeps an append-only JSON-lines file (`index.jsonl` in the CA directory), fsynced
+//! after each append and replayed into memory on open. [`CertIndex`] is the seam for a database
+//! backed index.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::Usage;
+use crate::{IndexError, Serial};
+
+/// Why a certificate was revoked (RFC 5280 section 5.3.1 reason codes we use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationReason {
+    /// No reason given.
+    #[default]
+    Unspecified,
+    /// The device key is known or suspected to be compromised.
+    KeyCompromise,
+    /// The certificate was replaced (re-enrolment, rekey).
+    Superseded,
+    /// The device was decommissioned.
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    pub(crate) fn rcgen(self) -> rcgen::RevocationReason {
+        match self {
+            Self::Unspecified => rcgen::RevocationReason::Unspecified,
+            Self::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+            Self::Superseded => rcgen::RevocationReason::Superseded,
+            Self::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+        }
+    }
+}
+
+/// A revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// When it was revoked (Unix seconds).
+    pub at: i64,
+    /// Why.
+    pub reason: RevocationReason,
+}
+
+/// One issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertRecord {
+    /// Serial number.
+    pub serial: Serial,
+    /// Tenant of the device (or of the service).
+    pub tenant: String,
+    /// Device id, or service name for server certificates.
+    pub subject: String,
+    /// Profile the certificate was issued under.
+    pub profile: String,
+    /// Client (device) or server certificate.
+    #[serde(default)]
+    pub usage: Usage,
+    /// Id of the issuing CA that signed it.
+    pub issuer: String,
+    /// Start of validity (Unix seconds).
+    pub not_before: i64,
+    /// End of validity (Unix seconds).
+    pub not_after: i64,
+    /// SHA-256 of the certificate DER, hex.
+    pub fingerprint: String,
+    /// SHA-256 of the SubjectPublicKeyInfo DER, hex (finds keys shared between devices).
+    pub spki_sha256: String,
+    /// Set once revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+}
+
+/// Outcome of a revocation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Newly revoked.
+    Revoked,
+    /// It was revoked before; nothing changed.
+    AlreadyRevoked,
+    /// No such serial.
+    NotFound,
+}
+
+/// Storage of issued certificates and revocations.
+pub trait CertIndex: Send + Sync {
+    /// Records newly issued certificates durably (one sync for the whole batch).
+    fn insert(&self, records: &[CertRecord]) -> Result<(), IndexError>;
+    /// Marks a certificate revoked.
+    fn revoke(&self, serial: &Serial, rev: Revocation) -> Result<RevokeOutcome, IndexError>;
+    /// Looks a certificate up by serial.
+    fn get(&self, serial: &Serial) -> Option<CertRecord>;
+    /// All certificates of a device, oldest first.
+    fn by_subject(&self, tenant: &str, subject: &str) -> Vec<CertRecord>;
+    /// All certificates carrying this public key (SPKI SHA-256, hex).
+    fn by_spki(&self, spki_sha256: &str) -> Vec<CertRecord>;
+    /// Revoked certificates signed by the issuing CA `issuer`.
+    fn revoked_by_issuer(&self, issuer: &str) -> Vec<CertRecord>;
+    /// Number of certificates recorded.
+    fn len(&self) -> usize;
+    /// Whether nothing was recorded yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum Line {
+    Issued(CertRecord),
+    Revoked {
+        serial: Serial,
+        at: i64,
+        reason: RevocationReason,
+    },
+}
+
+#[derive(Default)]
+struct Mem {
+    certs: HashMap<Serial, CertRecord>,
+    by_subject: HashMap<(String, String), Vec<Serial>>,
+    by_spki: HashMap<String, Vec<Serial>>,
+}
+
+impl Mem {
+    fn add(&mut self, r: CertRecord) {
+        self.by_subject
+            .entry((r.tenant.clone(), r.subject.clone()))
+            .or_default()
+            .push(r.serial.clone());
+        self.by_spki
+            .entry(r.spki_sha256.clone())
+            .or_default()
+            .push(r.serial.clone());
+        self.certs.insert(r.serial.clone(), r);
+    }
+
+    fn collect(&self, serials: Option<&Vec<Serial>>) -> Vec<CertRecord> {
+        serials
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| self.certs.get(s).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+struct Inner {
+    file: File,
+    mem: Mem,
+}
+
+/// Append-only JSON-lines index file.
+pub struct FileIndex {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for FileIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileIndex")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl FileIndex {
+    /// Opens (creating if needed) and replays the index. A torn last line, left by a crash in
+    /// the middle of an append, is cut off; a bad line anywhere else is reported as corruption.
+    pub fn open(path: &Path) -> Result<Self, IndexError> {
+        let io = |e| IndexError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let mut mem = Mem::default();
+        let mut good_len: u64 = 0;
+        let mut torn = false;
+        if path.exists() {
+            let reader = BufReader::new(File::open(path).map_err(io)?);
+            let lines: Vec<String> = reader.lines().collect::<Result<_, _>>().map_err(io)?;
+            let count = lines.len();
+            for (i, line) in lines.iter().enumerate() {
+                if line.trim().is_empty() {
+                    good_len += line.len() as u64 + 1;
+                    continue;
+                }
+                match serde_json::from_str::<Line>(line) {
+                    Ok(Line::Issued(r)) => mem.add(r),
+                    Ok(Line::Revoked { serial, at, reason }) => {
+                        if let Some(r) = mem.certs.get_mut(&serial) {
+                            r.revoked.get_or_insert(Revocation { at, reason });
+                        }
+                    }
+                    Err(_) if i + 1 == count => {
+                        torn = true;
+                        break;
+                    }
+                    Err(_) => {
+                        return Err(IndexError::Corrupt {
+                            path: path.to_path_buf(),
+                            line: i + 1,
+                        });
+                    }
+                }
+                good_len += line.len() as u64 + 1;
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        if torn {
+            tracing::warn!(path = %path.display(), "dropping torn last line of the certificate index");
+            file.set_len(good_len).map_err(io)?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner { file, mem }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the in-memory maps half-updated in a way
+        // that matters: the file is the source of truth, so keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn append(&self, inner: &mut Inner, lines: &[Line]) -> Result<(), IndexError> {
+        let mut buf = Vec::with_capacity(lines.len() * 400);
+        for l in lines {
+            serde_json::to_writer(&mut buf, l).map_err(|e| IndexError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            buf.push(b'\n');
+        }
+        let io = |e| IndexError::Io {
+            path: self.path.clone(),
+            source: e,
+        };
+        inner.file.write_all(&buf).map_err(io)?;
+        inner.file.sync_data().map_err(io)
+    }
+}
+
+impl CertIndex for FileIndex {
+    fn insert(&self, records: &[CertRecord]) -> Result<(), IndexError> {
+        let mut inner = self.lock();
+        for r in records {
+            if inner.mem.certs.contains_key(&r.serial) {
+                return Err(IndexError::DuplicateSerial(r.serial.to_string()));
+            }
+        }
+        let lines: Vec<Line> = records.iter().cloned().map(Line::Issued).collect();
+        self.append(&mut inner, &lines)?;
+        for r in records {
+            inner.mem.add(r.clone());
+        }
+        Ok(())
+    }
+
+    fn revoke(&self, serial: &Serial, rev: Revocation) -> Result<RevokeOutcome, IndexError> {
+        let mut inner = self.lock();
+        match inner.mem.certs.get(serial) {
+            None => return Ok(RevokeOutcome::NotFound),
+            Some(r) if r.revoked.is_some() => return Ok(RevokeOutcome::AlreadyRevoked),
+            Some(_) => {}
+        }
+        let line = Line::Revoked {
+            serial: serial.clone(),
+            at: rev.at,
+            reason: rev.reason,
+        };
+        self.append(&mut inner, &[line])?;
+        if let Some(r) = inner.mem.certs.get_mut(serial) {
+            r.revoked = Some(rev);
+        }
+        Ok(RevokeOutcome::Revoked)
+    }
+
+    fn get(&self, serial: &Serial) -> Option<CertRecord> {
+        self.lock().mem.certs.get(serial).cloned()
+    }
+
+    fn by_subject(&self, tenant: &str, subject: &str) -> Vec<CertRecord> {
+        let inner = self.lock();
+        inner.mem.collect(
+            inner
+                .mem
+                .by_subject
+                .get(&(tenant.to_owned(), subject.to_owned())),
+        )
+    }
+
+    fn by_spki(&self, spki_sha256: &str) -> Vec<CertRecord> {
+        let inner = self.lock();
+        inner.mem.collect(inner.mem.by_spki.get(spki_sha256))
+    }
+
+    fn revoked_by_issuer(&self, issuer: &str) -> Vec<CertRecord> {
+        let inner = self.lock();
+        let mut v: Vec<CertRecord> = inner
+            .mem
+            .certs
+            .values()
+            .filter(|r| r.issuer == issuer && r.revoked.is_some())
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.serial.cmp(&b.serial));
+        v
+    }
+
+    fn len(&self) -> usize {
+        self.lock().mem.certs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(device: &str) -> CertRecord {
+        CertRecord {
+            serial: Serial::random().unwrap(),
+            tenant: "acme".into(),
+            subject: device.into(),
+            profile: "device".into(),
+            usage: Usage::Client,
+            issuer: "issuing-1".into(),
+            not_before: 0,
+            not_after: 10,
+            fingerprint: "00".into(),
+            spki_sha256: format!("spki-{device}"),
+            revoked: None,
+        }
+    }
+
+    #[test]
+    fn replay_and_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        let (a, b) = (rec("d1"), rec("d2"));
+        {
+            let idx = FileIndex::open(&path).unwrap();
+            idx.insert(&[a.clone(), b]).unwrap();
+            let rev = Revocation {
+                at: 5,
+                reason: RevocationReason::KeyCompromise,
+            };
+            assert_eq!(
+                idx.revoke(&a.serial, rev.clone()).unwrap(),
+                RevokeOutcome::Revoked
+            );
+            assert_eq!(
+                idx.revoke(&a.serial, rev).unwrap(),
+                RevokeOutcome::AlreadyRevoked
+            );
+            assert!(idx.insert(std::slice::from_ref(&a)).is_err());
+        }
+        // Simulate a crash mid-append.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"op\":\"issued\",\"ser").unwrap();
+        drop(f);
+        let idx = FileIndex::open(&path).unwrap();
+        assert_eq!(idx.len(), 2);
+        assert!(idx.get(&a.serial).unwrap().revoked.is_some());
+        assert_eq!(idx.by_subject("acme", "d2").len(), 1);
+        assert_eq!(idx.revoked_by_issuer("issuing-1").len(), 1);
+        idx.insert(&[rec("d3")]).unwrap();
+        drop(idx);
+        assert_eq!(FileIndex::open(&path).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn corrupt_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        std::fs::write(&path, "garbage\n{}\n").unwrap();
+        assert!(matches!(
+            FileIndex::open(&path),
+            Err(IndexError::Corrupt { line: 1, .. })
+        ));
+    }
+}
