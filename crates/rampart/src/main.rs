@@ -4,11 +4,16 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod analyze;
 mod bench;
 mod devices;
+mod eval;
+mod intel;
 mod radius;
 mod serve;
 mod settings;
+mod signals;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -46,6 +51,13 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Check a configuration file and print the effective settings.
     CheckConfig(settings::StoreArgs),
+    /// Analyse captures and logs offline (pcap, pcapng, Zeek, Suricata EVE) on event time.
+    Analyze(analyze::AnalyzeArgs),
+    /// Simulate a fleet on the wire: RADIUS accounting, NetFlow/IPFIX and MQTT metrics, with
+    /// optional misbehaving devices.
+    Simulate(simulate::SimulateArgs),
+    /// Score detection against labelled flows (IoT-23 style).
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +89,13 @@ fn main() -> ExitCode {
             Command::Tenants(cmd) => admin::tenants(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::CheckConfig(args) => settings::check(&args),
+            Command::Simulate(args) => simulate::run(args).await,
+            Command::Eval(args) => tokio::task::spawn_blocking(move || eval::run(args))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("evaluation stopped: {e}"))),
+            Command::Analyze(args) => tokio::task::spawn_blocking(move || analyze::run(args))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("analysis stopped: {e}"))),
         }
     });
     match result {

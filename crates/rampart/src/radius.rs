@@ -21,8 +21,9 @@ pub(crate) async fn start(
     settings: &Settings,
     flag: Option<&str>,
     store: Arc<dyn Store>,
+    bus: Bus,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Option<JoinHandle<()>>> {
+) -> anyhow::Result<Option<(JoinHandle<()>, rampart_sessions::Attributor)>> {
     let configured = flag.or(settings.config.radius.listen.as_deref());
     let listen = match configured {
         Some(s) => match parse_listen(s).map_err(anyhow::Error::msg)? {
@@ -34,7 +35,10 @@ pub(crate) async fn start(
         },
         None => DEFAULT_LISTEN,
     };
-    let config = ServerConfig::from_config(&settings.config.radius, listen)?;
+    let mut config = ServerConfig::from_config(&settings.config.radius, listen)?;
+    // Beside the embedded database (or alone, with PostgreSQL): acknowledged accounting waits
+    // here until it is folded into the store.
+    config.journal_dir = Some(settings.data_dir.join("radius-journal"));
     if config.clients.is_empty() {
         tracing::warn!(
             %listen,
@@ -42,7 +46,7 @@ pub(crate) async fn start(
         );
     }
     let clients = config.clients.len();
-    let built = match config.build(store, Bus::default(), shutdown).await {
+    let built = match config.build(store, bus, shutdown).await {
         Ok(b) => b,
         Err(e) if configured.is_none() => {
             tracing::warn!(error = %e, "radius accounting listener not started");
@@ -51,7 +55,8 @@ pub(crate) async fn start(
         Err(e) => return Err(e).context("starting the radius accounting server"),
     };
     tracing::info!(addr = %built.local_addr, clients, "radius accounting listening");
-    Ok(Some(tokio::spawn(built.task)))
+    let attributor = built.attributor.clone();
+    Ok(Some((tokio::spawn(built.task), attributor)))
 }
 
 /// What `rampart devices show` prints about a device's connectivity (read from the store, so

@@ -24,6 +24,10 @@ pub(crate) struct ServeArgs {
     /// 127.0.0.1:1813].
     #[arg(long, env = "RAMPART_RADIUS_LISTEN")]
     radius_listen: Option<String>,
+    /// UDP addresses of the NetFlow/IPFIX collector (comma-separated), or `off` [default:
+    /// `[netflow] listen`, else 127.0.0.1:2055 and 127.0.0.1:4739].
+    #[arg(long, env = "RAMPART_NETFLOW_LISTEN")]
+    netflow_listen: Option<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -54,11 +58,26 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // An error means the sender is gone, which only happens at exit.
         let _ignored = rx.wait_for(|s| *s).await;
     };
+    let bus = rampart_bus::Bus::default();
     let radius = crate::radius::start(
         &settings,
         args.radius_listen.as_deref(),
         store.clone(),
+        bus.clone(),
         stopped(stop_rx.clone()),
+    )
+    .await?;
+    let (radius, attributor) = match radius {
+        Some((task, attributor)) => (Some(task), Some(attributor)),
+        None => (None, None),
+    };
+    let signals = crate::signals::start(
+        &settings,
+        args.netflow_listen.as_deref(),
+        attributor,
+        &bus,
+        store.clone(),
+        stop_rx.clone(),
     )
     .await?;
 
@@ -68,7 +87,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("binding the HTTP API to {addr}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "http api listening");
-    let app = rampart_api::router(ApiState::new(store, Some(metrics)));
+    let app =
+        rampart_api::router(ApiState::new(store, Some(metrics)).with_live(signals.live.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(stopped(stop_rx))
         .await
@@ -78,6 +98,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         tracing::warn!(error = %e, "radius accounting task failed");
     }
+    signals.join().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
