@@ -14,9 +14,11 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    details: Vec<String>,
 }
 
-/// The JSON body of every error: `{"error": {"code": "...", "message": "..."}}`.
+/// The JSON body of every error: `{"error": {"code": "...", "message": "...", "details": [...]}}`
+/// (`details` only when there is more than the one-line message to say).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
@@ -31,6 +33,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
+    /// Every problem found, when a request breaks more than one rule (a playbook's
+    /// `file:line:col: field: message` lines, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
 }
 
 impl ApiError {
@@ -40,7 +46,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+
+    /// The same error listing every problem found.
+    pub fn with_details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 500: a failure the client cannot act on; the cause goes to the log, not the answer.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     /// 401: no or unknown credentials.
@@ -113,6 +131,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                details: self.details,
             },
         };
         (self.status, Json(body)).into_response()

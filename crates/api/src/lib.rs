@@ -15,6 +15,7 @@ mod devices;
 pub mod dto;
 pub mod error;
 mod extract;
+pub mod response;
 pub mod signals;
 mod sims;
 pub mod telemetry;
@@ -37,6 +38,7 @@ use utoipa_axum::routes;
 
 pub use auth::{Auth, Caller};
 pub use error::ApiError;
+use response::routes as incidents;
 
 /// Largest request body accepted (bulk loads go through `rampart devices import`, not the API).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -52,6 +54,9 @@ pub struct ApiState {
     pub metrics: Option<PrometheusHandle>,
     /// Live flow counters and findings, when this process runs the signal pipeline.
     pub live: Option<Arc<dyn signals::LiveView>>,
+    /// Incidents, playbooks, approvals and mass actions, when this process runs the response
+    /// engine.
+    pub response: Option<Arc<dyn response::ResponseControl>>,
 }
 
 impl ApiState {
@@ -62,6 +67,7 @@ impl ApiState {
             store,
             metrics,
             live: None,
+            response: None,
         }
     }
 
@@ -70,14 +76,20 @@ impl ApiState {
         self.live = Some(live);
         self
     }
+
+    /// The same state, answering the incident response routes from `response`.
+    pub fn with_response(mut self, response: Arc<dyn response::ResponseControl>) -> Self {
+        self.response = Some(response);
+        self
+    }
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Rampart API", description = "IoT fleet security platform: registry of devices, SIMs, profiles and groups."),
+    info(title = "Rampart API", description = "IoT fleet security platform: registry of devices, SIMs, profiles and groups; live signals; incident response."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
-    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "signals"), (name = "profiles"), (name = "groups"), (name = "admin"))
+    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "signals"), (name = "response"), (name = "profiles"), (name = "groups"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -108,6 +120,23 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connectivity::list_unknown_imsis))
         .routes(routes!(signals::device_traffic))
         .routes(routes!(signals::list_findings))
+        .routes(routes!(incidents::list_incidents))
+        .routes(routes!(incidents::get_incident, incidents::update_incident))
+        .routes(routes!(incidents::undo_incident))
+        .routes(routes!(incidents::list_playbooks))
+        .routes(routes!(incidents::put_playbook, incidents::delete_playbook))
+        .routes(routes!(incidents::dry_run_playbook))
+        .routes(routes!(incidents::list_approvals))
+        .routes(routes!(incidents::approve_approval))
+        .routes(routes!(incidents::deny_approval))
+        .routes(routes!(
+            incidents::list_mass_actions,
+            incidents::create_mass_action
+        ))
+        .routes(routes!(incidents::get_mass_action))
+        .routes(routes!(incidents::approve_mass_action))
+        .routes(routes!(incidents::abort_mass_action))
+        .routes(routes!(incidents::undo_mass_action))
         .routes(routes!(sims::list_sims, sims::create_sim))
         .routes(routes!(sims::get_sim, sims::patch_sim, sims::delete_sim))
         .routes(routes!(catalog::list_profiles, catalog::put_profile))

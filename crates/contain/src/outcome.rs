@@ -127,6 +127,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome that knows nothing but its action: what an undo is given when the original
+    /// outcome is lost (a restart); the undo then assumes the action changed the world.
+    pub fn unknown(action: ActionKind, target: impl Into<String>) -> Self {
+        Self::new(action, false, target.into()).finish(Status::Applied)
+    }
+
     pub(crate) fn new(action: ActionKind, undo: bool, target: String) -> Self {
         let now = OffsetDateTime::now_utc();
         Self {

@@ -207,6 +207,15 @@ impl Attributor {
         Self { sessions, registry }
     }
 
+    /// The live session of an IMSI (what containment sends Disconnect/CoA for).
+    pub fn session_of_imsi(&self, imsi: &str) -> Option<RadiusSession> {
+        self.sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_imsi(imsi)
+            .cloned()
+    }
+
     /// The registry index in use.
     pub fn registry(&self) -> Arc<RegistryIndex> {
         self.registry

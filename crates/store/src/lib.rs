@@ -10,6 +10,7 @@
 pub mod accounting;
 mod codec;
 mod imp;
+pub mod incidents;
 mod types;
 
 use std::net::IpAddr;
@@ -26,6 +27,10 @@ pub use accounting::{
     AccountingOp, AccountingStore, SessionFilter, SimBinding, StaticIps, StoredRecord,
 };
 pub use imp::{PostgresStore, SqliteStore};
+pub use incidents::{
+    IncidentCursor, IncidentFilter, IncidentRow, IncidentStore, OpRow, StoredTimelineRow,
+    TimelineRow,
+};
 pub use types::{BatchOutcome, DeviceFilter, Page, PageRequest, RejectedRow, SimFilter};
 
 /// Which database a store runs on.
@@ -68,7 +73,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// otherwise (tenants, tokens, and ICCID/IMSI uniqueness, which is global because a card exists
 /// once in the world).
 #[async_trait]
-pub trait Store: AccountingStore + Send + Sync + 'static {
+pub trait Store: AccountingStore + IncidentStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Checks the database answers.

@@ -561,6 +561,9 @@ async fn profiles_groups_tokens(s: Arc<dyn Store>) {
 #[path = "conformance/accounting.rs"]
 mod accounting;
 use accounting::{accounting_folding, accounting_roundtrip};
+#[path = "conformance/incidents.rs"]
+mod incidents;
+use incidents::{containment_ops, incident_listing, incident_rows, incident_timeline};
 
 macro_rules! store_test_suite {
     ($backend:ident: $($test:ident),+ $(,)?) => {
@@ -579,10 +582,10 @@ macro_rules! store_test_suite {
 
 store_test_suite!(sqlite: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
     tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip,
-    accounting_folding);
+    accounting_folding, incident_rows, incident_listing, incident_timeline, containment_ops);
 store_test_suite!(postgres: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
     tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip,
-    accounting_folding);
+    accounting_folding, incident_rows, incident_listing, incident_timeline, containment_ops);
 
 /// The embedded store's files hold token hashes (and later key material): owner only.
 #[cfg(unix)]

@@ -40,6 +40,20 @@ async fn metrics_and_openapi_document() {
         ("/api/v1/tokens", &["get", "post"]),
         ("/api/v1/tokens/{id}", &["delete"]),
         ("/api/v1/tenants", &["get", "post"]),
+        ("/api/v1/incidents", &["get"]),
+        ("/api/v1/incidents/{id}", &["get", "patch"]),
+        ("/api/v1/incidents/{id}/undo", &["post"]),
+        ("/api/v1/playbooks", &["get"]),
+        ("/api/v1/playbooks/{name}", &["put", "delete"]),
+        ("/api/v1/playbooks/{name}/dry-run", &["post"]),
+        ("/api/v1/approvals", &["get"]),
+        ("/api/v1/approvals/{id}/approve", &["post"]),
+        ("/api/v1/approvals/{id}/deny", &["post"]),
+        ("/api/v1/mass-actions", &["get", "post"]),
+        ("/api/v1/mass-actions/{id}", &["get"]),
+        ("/api/v1/mass-actions/{id}/approve", &["post"]),
+        ("/api/v1/mass-actions/{id}/abort", &["post"]),
+        ("/api/v1/mass-actions/{id}/undo", &["post"]),
     ] {
         let item = paths
             .get(path)
@@ -48,6 +62,28 @@ async fn metrics_and_openapi_document() {
             assert!(item.get(*m).is_some(), "{path} lacks {m}");
         }
     }
+    // Incident response is documented under its own tag, with its request bodies.
+    assert_eq!(
+        paths["/api/v1/incidents/{id}"]["patch"]["tags"],
+        serde_json::json!(["response"])
+    );
+    assert!(
+        doc["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "response"),
+        "{}",
+        doc["tags"]
+    );
+    let toml = &paths["/api/v1/playbooks/{name}"]["put"]["requestBody"]["content"];
+    assert!(toml.get("application/toml").is_some(), "{toml}");
+    assert!(toml.get("text/plain").is_some(), "{toml}");
+    assert!(
+        doc["components"]["schemas"]["IncidentUpdate"].is_object(),
+        "{}",
+        doc["components"]["schemas"]
+    );
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http", "{scheme}");
     assert_eq!(scheme["scheme"].as_str().unwrap().to_lowercase(), "bearer");

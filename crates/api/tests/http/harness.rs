@@ -33,6 +33,15 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) async fn over(store: Arc<dyn Store>, scratch: Scratch) -> Self {
+        Self::over_with(store, scratch, |state| state).await
+    }
+
+    /// Like [`App::over`], with `extend` adding to the state (a response engine, say).
+    pub(crate) async fn over_with(
+        store: Arc<dyn Store>,
+        scratch: Scratch,
+        extend: impl FnOnce(ApiState) -> ApiState,
+    ) -> Self {
         let now = Timestamp::now();
         store
             .put_token(
@@ -56,15 +65,20 @@ impl App {
             .await
             .unwrap();
         Self {
-            router: rampart_api::router(ApiState::new(store, None)),
+            router: rampart_api::router(extend(ApiState::new(store, None))),
             scratch,
         }
     }
 
     pub(crate) async fn sqlite() -> Self {
+        Self::sqlite_with(|state| state).await
+    }
+
+    /// A SQLite-backed app whose state `extend` adds to.
+    pub(crate) async fn sqlite_with(extend: impl FnOnce(ApiState) -> ApiState) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_dir(dir.path()).await.unwrap();
-        Self::over(Arc::new(store), Scratch::Dir(dir)).await
+        Self::over_with(Arc::new(store), Scratch::Dir(dir), extend).await
     }
 
     pub(crate) async fn postgres() -> Option<Self> {

@@ -11,4 +11,5 @@ mod docs;
 mod harness;
 mod paging;
 mod registry;
+mod response;
 mod validation;

@@ -30,12 +30,14 @@ mod accounting;
 mod backends;
 mod helpers;
 mod import;
+mod incidents;
 
 use accounting::store_accounting;
 use accounting::{self as acct, CHUNK_ROWS};
 pub use backends::{PostgresStore, SqliteStore};
 use helpers::store_helpers;
 use import::store_import;
+use incidents::store_incidents;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -100,6 +102,7 @@ macro_rules! store_impl {
         store_helpers!($store, $db);
         store_import!($store, $db);
         store_accounting!($store, $db);
+        store_incidents!($store, $db);
 
         #[async_trait]
         impl Store for $store {

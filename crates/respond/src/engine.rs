@@ -1,0 +1,1036 @@
+//! The responder: findings become incidents (grouped, stored with their timeline), matching
+//! playbooks run as tasks whose every step lands on the incident's timeline and in the audit
+//! log, approvals wait for an operator or their deadline, and an incident's actions can be
+//! undone in one call.
+//!
+//! One lock (async) guards the grouper and serialises incident writes, so an incident's
+//! timeline is in the order things happened; actions themselves run outside it.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use rampart_core::{DeviceId, TenantId, Timestamp};
+use rampart_incidents::{
+    FindingFacts as IncidentFacts, Grouper, GrouperConfig, Incident, IncidentChange, Status,
+    TimelineEntry, TimelineEvent,
+};
+use rampart_playbook::{
+    ActionSpec, FindingFacts as PlaybookFacts, Playbook, PlaybookSet, Run, RunInputs, RunStep,
+    Scope, Target, Validator,
+};
+use rampart_store::{IncidentRow, Store, TimelineRow};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::actions::{ActionTarget, DeviceActions};
+use crate::audit::AuditSink;
+
+/// Metric: findings the responder took in.
+const FINDINGS: &str = "rampart_respond_findings_total";
+/// Metric: playbook runs started, by playbook.
+const RUNS: &str = "rampart_respond_runs_total";
+/// Metric: store writes of incidents that failed.
+const WRITE_ERRORS: &str = "rampart_respond_write_errors_total";
+/// Finding ids remembered as active (for playbook conditions).
+const ACTIVE_CAP: usize = 200_000;
+/// (incident, playbook) pairs remembered as already run.
+const STARTED_CAP: usize = 200_000;
+
+/// A finding as the responder needs it.
+#[derive(Debug, Clone)]
+pub struct FindingInput {
+    /// Finding id.
+    pub id: String,
+    /// Kind (`sim_imei_mismatch`, `ddos`, ...).
+    pub kind: String,
+    /// Severity name.
+    pub severity: String,
+    /// Tenant of the device, if attributed.
+    pub tenant: Option<TenantId>,
+    /// The device, if attributed.
+    pub device: Option<DeviceId>,
+    /// The address, for findings about a host no registry names.
+    pub host: Option<IpAddr>,
+    /// One line.
+    pub summary: String,
+    /// Event time it was raised.
+    pub raised_at: Timestamp,
+    /// Causes shared across devices (`c2:1.2.3.4:443`, `intel:feed/indicator`).
+    pub campaign_keys: Vec<String>,
+}
+
+/// Why an operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    /// No such object, or not visible.
+    #[error("{0}")]
+    NotFound(String),
+    /// Bad request; `details` lists every problem.
+    #[error("{message}")]
+    Invalid {
+        /// One line.
+        message: String,
+        /// Every problem.
+        details: Vec<String>,
+    },
+    /// Not allowed in the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Store or peer failure.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<rampart_store::StoreError> for RespondError {
+    fn from(e: rampart_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+struct PendingApproval {
+    tenant: TenantId,
+    incident: String,
+    playbook: String,
+    device: DeviceId,
+    step: usize,
+    deadline: OffsetDateTime,
+    decision: Option<(bool, String)>,
+    notify: Arc<Notify>,
+}
+
+struct Playbooks {
+    set: PlaybookSet,
+    /// Source text by name, of those loaded through the API (kept in `dir` too).
+    dir: PathBuf,
+}
+
+/// Active findings: by id (for playbook conditions) and by device (for mass-action
+/// selectors naming finding kinds). Bounded: past the cap the oldest knowledge is dropped
+/// wholesale, which only makes conditions and selectors see fewer active findings.
+#[derive(Default)]
+struct Active {
+    by_id: HashMap<String, (Option<(TenantId, DeviceId)>, String)>,
+    by_device: HashMap<(TenantId, DeviceId), Vec<String>>,
+}
+
+impl Active {
+    fn insert(&mut self, id: String, device: Option<(TenantId, DeviceId)>, kind: String) {
+        if self.by_id.len() >= ACTIVE_CAP {
+            self.by_id.clear();
+            self.by_device.clear();
+        }
+        if let Some(d) = &device {
+            let ids = self.by_device.entry(d.clone()).or_default();
+            if !ids.contains(&id) {
+                ids.push(id.clone());
+            }
+        }
+        self.by_id.insert(id, (device, kind));
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some((Some(d), _)) = self.by_id.remove(id)
+            && let Some(ids) = self.by_device.get_mut(&d)
+        {
+            ids.retain(|x| x != id);
+            if ids.is_empty() {
+                self.by_device.remove(&d);
+            }
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    fn kinds(&self, tenant: &TenantId, device: &DeviceId) -> Vec<String> {
+        let Some(ids) = self.by_device.get(&(tenant.clone(), device.clone())) else {
+            return Vec::new();
+        };
+        let mut kinds: Vec<String> = ids
+            .iter()
+            .filter_map(|i| self.by_id.get(i).map(|(_, k)| k.clone()))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
+/// The response engine.
+pub struct Responder {
+    store: Arc<dyn Store>,
+    actions: Arc<dyn DeviceActions>,
+    audit: Arc<dyn AuditSink>,
+    validator: Validator,
+    playbooks: RwLock<Playbooks>,
+    grouper: tokio::sync::Mutex<Grouper>,
+    approvals: Mutex<HashMap<String, PendingApproval>>,
+    active: Mutex<Active>,
+    started: Mutex<HashSet<(String, String)>>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+fn now_ts() -> Timestamp {
+    Timestamp::now()
+}
+
+fn row(i: &Incident) -> Result<IncidentRow, RespondError> {
+    Ok(IncidentRow {
+        id: i.id.to_string(),
+        tenant: i.tenant.clone(),
+        scope_kind: i.scope_kind().into(),
+        subject: i.subject(),
+        status: i.status.as_str().into(),
+        severity: i.severity.as_str().into(),
+        opened_at: i.opened_at,
+        updated_at: i.updated_at,
+        body: serde_json::to_value(i).map_err(|e| RespondError::Internal(e.to_string()))?,
+    })
+}
+
+fn entries(es: &[TimelineEntry]) -> Vec<TimelineRow> {
+    es.iter()
+        .filter_map(|e| {
+            serde_json::to_value(e)
+                .ok()
+                .map(|body| TimelineRow { at: e.at, body })
+        })
+        .collect()
+}
+
+impl Responder {
+    /// A responder over `store`, running actions through `actions`, auditing to `audit`,
+    /// with the playbooks of `playbooks_dir` (a missing directory is an empty set; an
+    /// invalid set is an error naming every problem). Open incidents are restored.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        actions: Arc<dyn DeviceActions>,
+        audit: Arc<dyn AuditSink>,
+        playbooks_dir: PathBuf,
+        validator: Validator,
+        grouping: GrouperConfig,
+    ) -> Result<Arc<Self>, RespondError> {
+        let set = if playbooks_dir.is_dir() {
+            PlaybookSet::load_dir_with(&playbooks_dir, &validator).map_err(|e| {
+                RespondError::Invalid {
+                    message: format!("playbooks in {} refused", playbooks_dir.display()),
+                    details: e.errors().iter().map(ToString::to_string).collect(),
+                }
+            })?
+        } else {
+            PlaybookSet::new()
+        };
+        tracing::info!(playbooks = set.len(), dir = %playbooks_dir.display(), "playbooks loaded");
+        let open = store
+            .list_incidents(&rampart_store::IncidentFilter {
+                status: Some(vec![
+                    "open".into(),
+                    "acknowledged".into(),
+                    "contained".into(),
+                ]),
+                limit: 1000,
+                ..rampart_store::IncidentFilter::default()
+            })
+            .await?;
+        let restored: Vec<Incident> = open
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(r.body).ok())
+            .collect();
+        let seed =
+            u64::try_from(Timestamp::now().0).unwrap_or_default() ^ u64::from(std::process::id());
+        Ok(Arc::new(Self {
+            store,
+            actions,
+            audit,
+            validator,
+            playbooks: RwLock::new(Playbooks {
+                set,
+                dir: playbooks_dir,
+            }),
+            grouper: tokio::sync::Mutex::new(Grouper::restore(grouping, seed, restored)),
+            approvals: Mutex::new(HashMap::new()),
+            active: Mutex::new(Active::default()),
+            started: Mutex::new(HashSet::new()),
+            seq: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
+
+    async fn persist(&self, changes: &[IncidentChange]) {
+        for c in changes {
+            let r = match row(&c.incident) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "incident not serialisable");
+                    continue;
+                }
+            };
+            if let Err(e) = self
+                .store
+                .put_incident_with_timeline(&r, &entries(&c.entries))
+                .await
+            {
+                metrics::counter!(WRITE_ERRORS).increment(1);
+                tracing::error!(error = %e, incident = %c.incident.id, "incident not stored");
+            }
+        }
+    }
+
+    /// Kinds of the device's active findings.
+    pub fn active_kinds(&self, tenant: &TenantId, device: &DeviceId) -> Vec<String> {
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .kinds(tenant, device)
+    }
+
+    /// A finding was cleared: playbook conditions on `finding_active` see it.
+    pub fn cleared(&self, finding_id: &str) {
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(finding_id);
+    }
+
+    /// Takes in a raised finding: groups it into an incident and starts the playbooks that
+    /// match it.
+    pub async fn finding(self: &Arc<Self>, f: FindingInput) {
+        metrics::counter!(FINDINGS).increment(1);
+        {
+            let device = f.tenant.clone().zip(f.device.clone());
+            self.active
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(f.id.clone(), device, f.kind.clone());
+        }
+        let severity = rampart_incidents::Severity::from_str(&f.severity).unwrap_or_default();
+        let facts = IncidentFacts {
+            finding_id: f.id.clone(),
+            tenant: f.tenant.clone(),
+            device: f.device.clone(),
+            host: f.host,
+            kind: f.kind.clone(),
+            severity,
+            summary: f.summary.clone(),
+            raised_at: f.raised_at,
+            campaign_keys: f.campaign_keys.clone(),
+        };
+        let decision = {
+            let mut g = self.grouper.lock().await;
+            match g.ingest(&facts, now_ts()) {
+                Ok(d) => {
+                    self.persist(&d.changes).await;
+                    d
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "finding not grouped");
+                    return;
+                }
+            }
+        };
+        let (Some(tenant), Some(device)) = (f.tenant.clone(), f.device.clone()) else {
+            return;
+        };
+        let dev = match self.store.get_device(&tenant, &device).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "device look-up for playbooks failed");
+                None
+            }
+        };
+        let pfacts = PlaybookFacts {
+            kind: f.kind.clone(),
+            severity: rampart_playbook::Severity::from_str(&f.severity)
+                .unwrap_or(rampart_playbook::Severity::Info),
+            profile: dev
+                .as_ref()
+                .and_then(|d| d.profile.as_ref().map(|p| p.as_str().to_owned())),
+            groups: dev
+                .as_ref()
+                .map(|d| d.groups.iter().map(|g| g.as_str().to_owned()).collect())
+                .unwrap_or_default(),
+            tags: dev
+                .as_ref()
+                .map(|d| d.tags.iter().map(|g| g.as_str().to_owned()).collect())
+                .unwrap_or_default(),
+            scope: Scope::Device,
+        };
+        let matching: Vec<Playbook> = {
+            let p = self
+                .playbooks
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            p.set.matching(&pfacts).into_iter().cloned().collect()
+        };
+        let incident = decision.incident.to_string();
+        for pb in matching {
+            let key = (incident.clone(), pb.name.clone());
+            {
+                let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+                if started.contains(&key) {
+                    continue;
+                }
+                if started.len() >= STARTED_CAP {
+                    started.clear();
+                }
+                started.insert(key);
+            }
+            metrics::counter!(RUNS, "playbook" => pb.name.clone()).increment(1);
+            let me = self.clone();
+            let target = ActionTarget {
+                tenant: tenant.clone(),
+                device: device.clone(),
+            };
+            let (inc, fid) = (incident.clone(), f.id.clone());
+            tokio::spawn(async move { me.run(pb, target, inc, fid, severity).await });
+        }
+    }
+
+    /// Appends events to an incident (loading it from the store when the grouper has let it
+    /// go) and stores it.
+    async fn record(
+        &self,
+        incident: &str,
+        events: Vec<TimelineEvent>,
+        actor: Option<&str>,
+        status: Option<Status>,
+    ) -> Result<Incident, RespondError> {
+        let mut g = self.grouper.lock().await;
+        let id = rampart_incidents::IncidentId::parse(incident)
+            .map_err(|_| RespondError::NotFound(format!("no incident {incident}")))?;
+        let mut inc = match g.get(&id) {
+            Some(i) => i.clone(),
+            None => {
+                let r = self
+                    .store
+                    .get_incident(incident)
+                    .await?
+                    .ok_or_else(|| RespondError::NotFound(format!("no incident {incident}")))?;
+                serde_json::from_value(r.body).map_err(|e| RespondError::Internal(e.to_string()))?
+            }
+        };
+        let now = now_ts();
+        let mut es = Vec::new();
+        for e in events {
+            match inc.record(e, actor, now) {
+                Ok(entry) => es.push(entry),
+                Err(e) => {
+                    return Err(RespondError::Invalid {
+                        message: e.to_string(),
+                        details: Vec::new(),
+                    });
+                }
+            }
+        }
+        if let Some(to) = status
+            && inc.status != to
+        {
+            match inc.transition(to, actor, now) {
+                Ok(entry) => es.push(entry),
+                Err(e) => return Err(RespondError::Conflict(e.to_string())),
+            }
+        }
+        self.store
+            .put_incident_with_timeline(&row(&inc)?, &entries(&es))
+            .await?;
+        g.update(inc.clone(), now);
+        Ok(inc)
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        pb: Playbook,
+        target: ActionTarget,
+        incident: String,
+        finding: String,
+        severity: rampart_incidents::Severity,
+    ) {
+        let actor = format!("playbook:{}", pb.name);
+        let mut run = Run::start(
+            &pb,
+            Target::Device(target.device.clone()),
+            OffsetDateTime::now_utc(),
+        );
+        self.audit.record(&json!({
+            "event": "playbook.run_started", "actor": actor, "playbook": pb.name,
+            "incident": incident, "tenant": target.tenant.as_str(), "device": target.device.as_str(),
+        }));
+        self.note_run(&incident, &pb.name, "started", &actor).await;
+        let mut contained = false;
+        loop {
+            let finding_active = self
+                .active
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&finding);
+            let inputs = RunInputs {
+                finding_active,
+                device_state: self
+                    .store
+                    .get_device(&target.tenant, &target.device)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|d| d.state),
+                severity: rampart_playbook::Severity::from_str(severity.as_str())
+                    .unwrap_or(rampart_playbook::Severity::Info),
+            };
+            match run.poll(OffsetDateTime::now_utc(), &inputs) {
+                RunStep::Execute { step_index, action } => {
+                    let result = self.actions.apply(&target, &action, false, &actor).await;
+                    if result.succeeded && result.status == "applied" && is_containment(&action) {
+                        contained = true;
+                    }
+                    if let Err(e) =
+                        run.action_done(step_index, result.succeeded, OffsetDateTime::now_utc())
+                    {
+                        tracing::error!(error = %e, "playbook run out of step");
+                        break;
+                    }
+                    let event = TimelineEvent::Action {
+                        name: result.action.clone(),
+                        status: result.status.clone(),
+                        target: result.target.clone(),
+                        detail: json!({
+                            "spec": action, "tenant": target.tenant.as_str(),
+                            "device": target.device.as_str(), "playbook": pb.name,
+                            "succeeded": result.succeeded, "result": result.detail,
+                        }),
+                    };
+                    if let Err(e) = self
+                        .record(&incident, vec![event], Some(&actor), None)
+                        .await
+                    {
+                        tracing::error!(error = %e, "action not recorded on the incident");
+                    }
+                }
+                RunStep::InFlight { .. } => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                RunStep::Sleep { until } => {
+                    let d = until - OffsetDateTime::now_utc();
+                    if d.is_positive() {
+                        tokio::time::sleep(d.unsigned_abs()).await;
+                    }
+                }
+                RunStep::AwaitApproval {
+                    step_index,
+                    deadline,
+                } => {
+                    self.await_approval(&mut run, &pb, &target, &incident, step_index, deadline)
+                        .await;
+                }
+                RunStep::Finished(status) => {
+                    let state = serde_json::to_value(&status)
+                        .ok()
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .unwrap_or_default();
+                    self.audit.record(&json!({
+                        "event": "playbook.run_finished", "actor": actor, "playbook": pb.name,
+                        "incident": incident, "status": status,
+                    }));
+                    let to = (contained && status.is_success()).then_some(Status::Contained);
+                    let ev = TimelineEvent::PlaybookRun {
+                        playbook: pb.name.clone(),
+                        state,
+                    };
+                    if let Err(e) = self.record(&incident, vec![ev], Some(&actor), to).await {
+                        tracing::warn!(error = %e, "run end not recorded on the incident");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn note_run(&self, incident: &str, playbook: &str, state: &str, actor: &str) {
+        let ev = TimelineEvent::PlaybookRun {
+            playbook: playbook.into(),
+            state: state.into(),
+        };
+        if let Err(e) = self.record(incident, vec![ev], Some(actor), None).await {
+            tracing::warn!(error = %e, "run not recorded on the incident");
+        }
+    }
+
+    async fn await_approval(
+        &self,
+        run: &mut Run,
+        pb: &Playbook,
+        target: &ActionTarget,
+        incident: &str,
+        step: usize,
+        deadline: OffsetDateTime,
+    ) {
+        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("apr-{}-{n}", Timestamp::now().0);
+        let notify = Arc::new(Notify::new());
+        self.approvals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                id.clone(),
+                PendingApproval {
+                    tenant: target.tenant.clone(),
+                    incident: incident.into(),
+                    playbook: pb.name.clone(),
+                    device: target.device.clone(),
+                    step,
+                    deadline,
+                    decision: None,
+                    notify: notify.clone(),
+                },
+            );
+        let ev = TimelineEvent::Approval {
+            id: id.clone(),
+            decision: "requested".into(),
+            by: format!("playbook:{}", pb.name),
+        };
+        if let Err(e) = self.record(incident, vec![ev], None, None).await {
+            tracing::warn!(error = %e, "approval request not recorded");
+        }
+        let wait = deadline - OffsetDateTime::now_utc();
+        if wait.is_positive() {
+            // Woken by a decision, or the deadline passed: the outcome is read below.
+            let _decided = tokio::time::timeout(wait.unsigned_abs(), notify.notified())
+                .await
+                .is_ok();
+        }
+        let decided = self
+            .approvals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+            .and_then(|p| p.decision);
+        let now = OffsetDateTime::now_utc();
+        let (decision, by) = match decided {
+            Some((true, by)) => (run.approve(&by, now).map(|()| "approved"), by),
+            Some((false, by)) => (run.deny(&by, now).map(|()| "denied"), by),
+            // The run applies the step's on_timeout at its next poll.
+            None => (Ok("timed_out"), "deadline".to_owned()),
+        };
+        let decision = decision.unwrap_or("expired");
+        self.audit.record(&json!({
+            "event": "approval.decided", "id": id, "decision": decision, "actor": by,
+            "incident": incident, "playbook": pb.name,
+        }));
+        let ev = TimelineEvent::Approval {
+            id,
+            decision: decision.into(),
+            by: by.clone(),
+        };
+        if let Err(e) = self.record(incident, vec![ev], Some(&by), None).await {
+            tracing::warn!(error = %e, "approval decision not recorded");
+        }
+    }
+
+    /// Approvals waiting, visible to `tenant` (all with `None`).
+    pub fn approvals(&self, tenant: Option<&TenantId>) -> Value {
+        let a = self
+            .approvals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<Value> = a
+            .iter()
+            .filter(|(_, p)| p.decision.is_none() && tenant.is_none_or(|t| *t == p.tenant))
+            .map(|(id, p)| {
+                json!({
+                    "id": id, "tenant": p.tenant.as_str(), "incident": p.incident,
+                    "playbook": p.playbook, "device": p.device.as_str(), "step": p.step,
+                    "deadline": p.deadline.format(&time::format_description::well_known::Rfc3339).ok(),
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        json!({ "approvals": list })
+    }
+
+    /// Decides an approval.
+    pub fn decide(
+        &self,
+        tenant: Option<&TenantId>,
+        id: &str,
+        approve: bool,
+        actor: &str,
+    ) -> Result<Value, RespondError> {
+        let mut a = self
+            .approvals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let p = a
+            .get_mut(id)
+            .filter(|p| tenant.is_none_or(|t| *t == p.tenant))
+            .ok_or_else(|| RespondError::NotFound(format!("no pending approval {id}")))?;
+        if p.decision.is_some() {
+            return Err(RespondError::Conflict(format!(
+                "approval {id} already decided"
+            )));
+        }
+        p.decision = Some((approve, actor.to_owned()));
+        p.notify.notify_one();
+        Ok(
+            json!({ "id": id, "decision": if approve { "approved" } else { "denied" }, "by": actor }),
+        )
+    }
+
+    /// Visible incident or NotFound.
+    async fn visible(
+        &self,
+        tenant: Option<&TenantId>,
+        id: &str,
+    ) -> Result<IncidentRow, RespondError> {
+        let r = self
+            .store
+            .get_incident(id)
+            .await?
+            .ok_or_else(|| RespondError::NotFound(format!("no incident {id}")))?;
+        match tenant {
+            Some(t) if r.tenant.as_ref() != Some(t) => {
+                Err(RespondError::NotFound(format!("no incident {id}")))
+            }
+            _ => Ok(r),
+        }
+    }
+
+    /// Incidents, most recently changed first.
+    pub async fn list(
+        &self,
+        tenant: Option<&TenantId>,
+        status: Vec<String>,
+        device: Option<String>,
+        limit: u32,
+        before: Option<String>,
+    ) -> Result<Value, RespondError> {
+        let before = match before {
+            Some(c) => Some(c.parse().map_err(|_| RespondError::Invalid {
+                message: format!("invalid cursor {c:?}"),
+                details: Vec::new(),
+            })?),
+            None => None,
+        };
+        let limit = limit.clamp(1, 1000);
+        let filter = rampart_store::IncidentFilter {
+            tenant: tenant.cloned(),
+            status: (!status.is_empty()).then_some(status),
+            subject: device,
+            limit,
+            before,
+        };
+        let rows = self.store.list_incidents(&filter).await?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|r| r.cursor().to_string()))
+            .flatten();
+        Ok(json!({
+            "incidents": rows.into_iter().map(|r| r.body).collect::<Vec<_>>(),
+            "next": next,
+        }))
+    }
+
+    /// One incident with its timeline.
+    pub async fn get(&self, tenant: Option<&TenantId>, id: &str) -> Result<Value, RespondError> {
+        let r = self.visible(tenant, id).await?;
+        let timeline = self.store.timeline(id, 0, 1000).await?;
+        Ok(json!({
+            "incident": r.body,
+            "timeline": timeline.into_iter().map(|t| {
+                let mut b = t.body;
+                if let Value::Object(m) = &mut b { m.insert("seq".into(), json!(t.seq)); }
+                b
+            }).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// An operator's change: status, assignee, note.
+    pub async fn update(
+        &self,
+        tenant: Option<&TenantId>,
+        id: &str,
+        status: Option<String>,
+        assignee: Option<String>,
+        note: Option<String>,
+        actor: &str,
+    ) -> Result<Value, RespondError> {
+        self.visible(tenant, id).await?;
+        let to = match status {
+            Some(s) => Some(Status::from_str(&s).map_err(|e| RespondError::Invalid {
+                message: e.to_string(),
+                details: Vec::new(),
+            })?),
+            None => None,
+        };
+        let mut events = Vec::new();
+        if let Some(text) = note {
+            events.push(TimelineEvent::Note { text });
+        }
+        if let Some(a) = &assignee {
+            events.push(TimelineEvent::Assigned {
+                to: (!a.is_empty()).then(|| a.clone()),
+            });
+        }
+        let mut inc = self.record_operator(id, events, actor, to).await?;
+        if let Some(a) = assignee {
+            inc.assignee = (!a.is_empty()).then_some(a);
+        }
+        self.audit.record(&json!({
+            "event": "incident.updated", "actor": actor, "incident": id,
+            "status": inc.status.as_str(), "assignee": inc.assignee,
+        }));
+        serde_json::to_value(&inc).map_err(|e| RespondError::Internal(e.to_string()))
+    }
+
+    async fn record_operator(
+        &self,
+        id: &str,
+        events: Vec<TimelineEvent>,
+        actor: &str,
+        to: Option<Status>,
+    ) -> Result<Incident, RespondError> {
+        // Assignments and notes go through the incident's own methods (they validate).
+        let mut g = self.grouper.lock().await;
+        let iid = rampart_incidents::IncidentId::parse(id)
+            .map_err(|_| RespondError::NotFound(format!("no incident {id}")))?;
+        let mut inc = match g.get(&iid) {
+            Some(i) => i.clone(),
+            None => {
+                let r = self
+                    .store
+                    .get_incident(id)
+                    .await?
+                    .ok_or_else(|| RespondError::NotFound(format!("no incident {id}")))?;
+                serde_json::from_value(r.body).map_err(|e| RespondError::Internal(e.to_string()))?
+            }
+        };
+        let now = now_ts();
+        let invalid = |e: rampart_core::ValidationError| RespondError::Invalid {
+            message: e.to_string(),
+            details: Vec::new(),
+        };
+        let mut es = Vec::new();
+        for e in events {
+            let entry = match e {
+                TimelineEvent::Note { text } => {
+                    inc.note(&text, Some(actor), now).map_err(invalid)?
+                }
+                TimelineEvent::Assigned { to } => inc
+                    .assign(to.as_deref(), Some(actor), now)
+                    .map_err(invalid)?,
+                other => inc.record(other, Some(actor), now).map_err(invalid)?,
+            };
+            es.push(entry);
+        }
+        if let Some(to) = to
+            && inc.status != to
+        {
+            es.push(
+                inc.transition(to, Some(actor), now)
+                    .map_err(|e| RespondError::Conflict(e.to_string()))?,
+            );
+        }
+        self.store
+            .put_incident_with_timeline(&row(&inc)?, &entries(&es))
+            .await?;
+        g.update(inc.clone(), now);
+        Ok(inc)
+    }
+
+    /// Undoes the incident's reversible actions, newest first (each once).
+    pub async fn undo(
+        &self,
+        tenant: Option<&TenantId>,
+        id: &str,
+        actor: &str,
+    ) -> Result<Value, RespondError> {
+        self.visible(tenant, id).await?;
+        let timeline = self.store.timeline(id, 0, 10_000).await?;
+        let mut undone: HashSet<u64> = HashSet::new();
+        let mut todo = Vec::new();
+        for t in &timeline {
+            let ev = &t.body["event"];
+            if ev["type"] != "action" {
+                continue;
+            }
+            let d = &ev["detail"];
+            if let Some(of) = d["undo_of"].as_u64() {
+                undone.insert(of);
+                continue;
+            }
+            if ev["status"] != "applied" {
+                continue;
+            }
+            let (Ok(spec), Some(tn), Some(dev)) = (
+                serde_json::from_value::<ActionSpec>(d["spec"].clone()),
+                d["tenant"].as_str(),
+                d["device"].as_str(),
+            ) else {
+                continue;
+            };
+            if !spec.is_reversible() {
+                continue;
+            }
+            let (Ok(tenant), Ok(device)) = (TenantId::parse(tn), DeviceId::parse(dev)) else {
+                continue;
+            };
+            todo.push((t.seq, spec, ActionTarget { tenant, device }));
+        }
+        let mut results = Vec::new();
+        for (seq, spec, target) in todo.into_iter().rev() {
+            if undone.contains(&seq) {
+                continue;
+            }
+            let r = self.actions.apply(&target, &spec, true, actor).await;
+            let event = TimelineEvent::Action {
+                name: r.action.clone(),
+                status: r.status.clone(),
+                target: r.target.clone(),
+                detail: json!({
+                    "spec": spec, "tenant": target.tenant.as_str(), "device": target.device.as_str(),
+                    "undo_of": seq, "succeeded": r.succeeded, "result": r.detail,
+                }),
+            };
+            self.record_operator(id, vec![event], actor, None).await?;
+            results.push(serde_json::to_value(&r).unwrap_or(Value::Null));
+        }
+        self.audit.record(&json!({
+            "event": "incident.undo", "actor": actor, "incident": id, "actions": results.len(),
+        }));
+        Ok(json!({ "incident": id, "undone": results }))
+    }
+
+    /// The loaded playbooks.
+    pub fn playbooks(&self) -> Value {
+        let p = self
+            .playbooks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list: Vec<Value> = p
+            .set
+            .iter()
+            .map(|pb| {
+                json!({
+                    "name": pb.name, "description": pb.description, "enabled": pb.enabled,
+                    "priority": pb.priority, "source": p.set.source_of(&pb.name),
+                    "playbook": pb,
+                })
+            })
+            .collect();
+        json!({ "playbooks": list })
+    }
+
+    fn replace_set(&self, next: Vec<Playbook>) -> Result<PlaybookSet, RespondError> {
+        PlaybookSet::from_playbooks(next, Some(&self.validator)).map_err(|e| {
+            RespondError::Invalid {
+                message: "playbook set refused".into(),
+                details: e.errors().iter().map(ToString::to_string).collect(),
+            }
+        })
+    }
+
+    /// Validates and loads (or replaces) a playbook; the file is kept in the playbook
+    /// directory so it survives restarts. The running set is unchanged on refusal.
+    pub fn put_playbook(&self, name: &str, text: &str, actor: &str) -> Result<Value, RespondError> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(RespondError::Invalid {
+                message: format!("invalid playbook name {name:?}: letters, digits, - and _"),
+                details: Vec::new(),
+            });
+        }
+        let source = format!("api:{name}.toml");
+        let pb = PlaybookSet::parse_one_with(&source, text, &self.validator).map_err(|e| {
+            RespondError::Invalid {
+                message: format!("playbook {name} refused"),
+                details: e.errors().iter().map(ToString::to_string).collect(),
+            }
+        })?;
+        if pb.name != name {
+            return Err(RespondError::Invalid {
+                message: format!("the file names playbook {:?}, not {name:?}", pb.name),
+                details: Vec::new(),
+            });
+        }
+        let mut p = self
+            .playbooks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next: Vec<Playbook> = p.set.iter().filter(|x| x.name != name).cloned().collect();
+        next.push(pb.clone());
+        let set = self.replace_set(next)?;
+        std::fs::create_dir_all(&p.dir)
+            .and_then(|()| write_atomic(&p.dir.join(format!("{name}.toml")), text))
+            .map_err(|e| RespondError::Internal(format!("playbook not saved: {e}")))?;
+        p.set = set;
+        drop(p);
+        self.audit
+            .record(&json!({"event": "playbook.loaded", "actor": actor, "playbook": name}));
+        serde_json::to_value(&pb).map_err(|e| RespondError::Internal(e.to_string()))
+    }
+
+    /// Removes a playbook (and its file in the playbook directory).
+    pub fn delete_playbook(&self, name: &str, actor: &str) -> Result<(), RespondError> {
+        let mut p = self
+            .playbooks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if p.set.get(name).is_none() {
+            return Err(RespondError::NotFound(format!("no playbook {name}")));
+        }
+        let next: Vec<Playbook> = p.set.iter().filter(|x| x.name != name).cloned().collect();
+        let set = self.replace_set(next)?;
+        let file = p.dir.join(format!("{name}.toml"));
+        if file.is_file() {
+            std::fs::remove_file(&file)
+                .map_err(|e| RespondError::Internal(format!("playbook file not removed: {e}")))?;
+        }
+        p.set = set;
+        drop(p);
+        self.audit
+            .record(&json!({"event": "playbook.removed", "actor": actor, "playbook": name}));
+        Ok(())
+    }
+
+    /// What a playbook would do to these devices.
+    pub fn dry_run(&self, name: &str, devices: &[String]) -> Result<Value, RespondError> {
+        let p = self
+            .playbooks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pb = p
+            .set
+            .get(name)
+            .ok_or_else(|| RespondError::NotFound(format!("no playbook {name}")))?;
+        let mut targets = Vec::with_capacity(devices.len());
+        for d in devices {
+            targets.push(Target::Device(DeviceId::parse(d).map_err(|e| {
+                RespondError::Invalid {
+                    message: format!("device {d:?}: {e}"),
+                    details: Vec::new(),
+                }
+            })?));
+        }
+        serde_json::to_value(rampart_playbook::plan(pb, &targets))
+            .map_err(|e| RespondError::Internal(e.to_string()))
+    }
+}
+
+fn is_containment(a: &ActionSpec) -> bool {
+    !matches!(a, ActionSpec::Webhook { .. } | ActionSpec::Siem)
+}
+
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("toml.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
