@@ -84,6 +84,13 @@ pub struct Config {
     /// How signals become observations.
     #[serde(default)]
     pub signals: SignalsConfig,
+    /// Incident response: playbooks, containment peers, audit log (absent: incidents and the
+    /// audit log only, no peers).
+    #[serde(default)]
+    pub respond: Option<rampart_respond::RespondConfig>,
+    /// The device identity authority (absent: on only when `<data_dir>/ca` holds a CA).
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
 }
 
 /// `[signals]`
@@ -101,6 +108,11 @@ pub struct SignalsConfig {
     pub traffic_capacity: usize,
     /// Findings kept in memory for the API.
     pub findings_capacity: usize,
+    /// Seconds detection keeps a device's registry context (profile, SIM and IMEI policy)
+    /// before asking the store again: how long a changed policy takes to apply.
+    pub context_ttl_secs: u64,
+    /// Devices whose registry context is cached.
+    pub context_capacity: usize,
 }
 
 impl Default for SignalsConfig {
@@ -111,6 +123,8 @@ impl Default for SignalsConfig {
             detection_workers: None,
             traffic_capacity: 2_000_000,
             findings_capacity: 100_000,
+            context_ttl_secs: 10,
+            context_capacity: 1_000_000,
         }
     }
 }
@@ -134,8 +148,13 @@ pub struct StoreConfig {
     pub database_url: Option<String>,
 }
 
+mod identity;
 mod radius;
 
+pub use identity::{
+    BrokerPassword, DEFAULT_EST_SERVER_NAMES, IdentityBrokerConfig, IdentityConfig,
+    IdentityConfigError, ManufacturerConfig,
+};
 pub use radius::{ClientAddress, RadiusClientConfig, RadiusConfig, Secret, parse_listen};
 
 impl Config {

@@ -5,11 +5,16 @@
 
 mod admin;
 mod analyze;
+mod audit;
 mod bench;
+mod ca;
+mod context;
 mod devices;
 mod eval;
+mod identity;
 mod intel;
 mod radius;
+mod response;
 mod serve;
 mod settings;
 mod signals;
@@ -58,6 +63,12 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Score detection against labelled flows (IoT-23 style).
     Eval(eval::EvalArgs),
+    /// Device identity authority: CA, enrolment tokens, issuance, revocation, CRLs.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// The tamper-evident audit log: verify, export.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +100,8 @@ fn main() -> ExitCode {
             Command::Tenants(cmd) => admin::tenants(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::CheckConfig(args) => settings::check(&args),
+            Command::Ca(cmd) => ca::run(cmd).await,
+            Command::Audit(cmd) => audit::run(cmd),
             Command::Simulate(args) => simulate::run(args).await,
             Command::Eval(args) => tokio::task::spawn_blocking(move || eval::run(args))
                 .await

@@ -71,24 +71,37 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some((task, attributor)) => (Some(task), Some(attributor)),
         None => (None, None),
     };
+    let response = crate::response::start(
+        &settings,
+        store.clone(),
+        attributor.clone(),
+        stop_rx.clone(),
+    )
+    .await?;
     let signals = crate::signals::start(
         &settings,
         args.netflow_listen.as_deref(),
         attributor,
         &bus,
         store.clone(),
+        Some(response.findings.clone()),
         stop_rx.clone(),
     )
     .await?;
 
+    let identity = crate::identity::start(&settings, stop_rx.clone()).await?;
     let addr = settings.listen(args.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the HTTP API to {addr}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "http api listening");
-    let app =
-        rampart_api::router(ApiState::new(store, Some(metrics)).with_live(signals.live.clone()));
+    let app = rampart_api::router(
+        ApiState::new(store, Some(metrics))
+            .with_live(signals.live.clone())
+            .with_response(response.control.clone()),
+    );
+    let app = identity.merge_into(app);
     axum::serve(listener, app)
         .with_graceful_shutdown(stopped(stop_rx))
         .await

@@ -18,7 +18,7 @@ use rampart_api::signals::{LiveView, TrafficView};
 use rampart_bus::{Bus, Observation};
 use rampart_core::{DeviceId, FlowRecord, TenantId};
 use rampart_detect::{
-    Engine, Finding, FindingEvent, NoContext, NoIntel, Router, Shard, ThreatIntel,
+    ContextProvider, Engine, Finding, FindingEvent, NoIntel, Router, Shard, ThreatIntel,
 };
 use rampart_observe::{HomeNets, Observer, TrafficCounters};
 use rampart_sessions::{Attributor, SessionTable};
@@ -26,10 +26,13 @@ use rampart_store::Store;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::context::RegistryContext;
 use crate::settings::Settings;
 
 /// Metric: observations detection never saw because its worker's queue was full.
 const DETECTION_DROPPED: &str = "rampart_detection_dropped_total";
+/// Metric: finding events incident response never saw because its queue was full.
+const RESPONSE_DROPPED: &str = "rampart_respond_dropped_total";
 /// Metric: findings raised live.
 const FINDINGS_RAISED: &str = "rampart_findings_raised_total";
 const QUEUE: usize = 65_536;
@@ -161,7 +164,12 @@ impl Dispatch {
     }
 }
 
-fn worker(mut shard: Shard, rx: Receiver<Observation>, live: Arc<Live>) -> Shard {
+fn worker(
+    mut shard: Shard,
+    rx: Receiver<Observation>,
+    live: Arc<Live>,
+    respond: Option<mpsc::Sender<FindingEvent>>,
+) -> Shard {
     let mut out = Vec::new();
     while let Ok(obs) = rx.recv() {
         shard.process(obs, &mut out);
@@ -173,6 +181,15 @@ fn worker(mut shard: Shard, rx: Receiver<Observation>, live: Arc<Live>) -> Shard
             }
         }
         if !out.is_empty() {
+            if let Some(tx) = &respond {
+                for e in &out {
+                    if matches!(e, FindingEvent::Raised(_) | FindingEvent::Cleared { .. })
+                        && tx.try_send(e.clone()).is_err()
+                    {
+                        metrics::counter!(RESPONSE_DROPPED).increment(1);
+                    }
+                }
+            }
             let mut board = live.board.lock().unwrap_or_else(PoisonError::into_inner);
             for e in out.drain(..) {
                 board.apply(e);
@@ -255,12 +272,13 @@ pub(crate) async fn start(
     attributor: Option<Attributor>,
     bus: &Bus,
     store: Arc<dyn Store>,
+    respond: Option<mpsc::Sender<FindingEvent>>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let config = &settings.config;
     let attributor = match attributor {
         Some(a) => a,
-        None => registry_attributor(store).await?,
+        None => registry_attributor(store.clone()).await?,
     };
     let home = if config.signals.home_nets.is_empty() {
         HomeNets::private()
@@ -308,12 +326,18 @@ pub(crate) async fn start(
     if !config.signals.home_nets.is_empty() {
         detect_config.engine.home_nets = rampart_detect::HomeNets(config.signals.home_nets.clone());
     }
+    let context: Arc<dyn ContextProvider> = Arc::new(RegistryContext::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+        Duration::from_secs(config.signals.context_ttl_secs),
+        config.signals.context_capacity,
+    ));
     let fresh = || {
         Engine::new(
             detect_config.clone(),
             workers,
             intel.clone(),
-            Arc::new(NoContext),
+            context.clone(),
         )
         .map_err(|e| anyhow::anyhow!("[detect]: {e}"))
     };
@@ -322,7 +346,7 @@ pub(crate) async fn start(
             &snapshot,
             detect_config.clone(),
             intel.clone(),
-            Arc::new(NoContext),
+            context.clone(),
         ) {
             Ok(e) => {
                 tracing::info!(devices = e.devices(), "detection state restored");
@@ -349,10 +373,11 @@ pub(crate) async fn start(
     for (i, shard) in shards.into_iter().enumerate() {
         let (tx, rx) = sync_channel(QUEUE);
         let live = live.clone();
+        let respond = respond.clone();
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn(move || worker(shard, rx, live))
+                .spawn(move || worker(shard, rx, live, respond))
                 .context("starting a detection worker")?,
         );
         senders.push(tx);

@@ -24,7 +24,7 @@ use rampart_playbook::{
 use rampart_store::{IncidentRow, Store, TimelineRow};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::actions::{ActionTarget, DeviceActions};
 use crate::audit::AuditSink;
@@ -161,8 +161,33 @@ impl Active {
     }
 }
 
+/// A queued store write.
+enum Write {
+    Put(Box<IncidentRow>, Vec<TimelineRow>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Applies queued writes in order. Incident writes are off the path from a finding to its
+/// first action: the action goes out while the incident is being stored.
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Write>) {
+    while let Some(w) = rx.recv().await {
+        match w {
+            Write::Put(row, timeline) => {
+                if let Err(e) = store.put_incident_with_timeline(&row, &timeline).await {
+                    metrics::counter!(WRITE_ERRORS).increment(1);
+                    tracing::error!(error = %e, incident = %row.id, "incident not stored");
+                }
+            }
+            Write::Flush(done) => {
+                let _waiting = done.send(()).is_ok();
+            }
+        }
+    }
+}
+
 /// The response engine.
 pub struct Responder {
+    writes: mpsc::UnboundedSender<Write>,
     store: Arc<dyn Store>,
     actions: Arc<dyn DeviceActions>,
     audit: Arc<dyn AuditSink>,
@@ -243,7 +268,10 @@ impl Responder {
             .collect();
         let seed =
             u64::try_from(Timestamp::now().0).unwrap_or_default() ^ u64::from(std::process::id());
+        let (writes, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(store.clone(), rx));
         Ok(Arc::new(Self {
+            writes,
             store,
             actions,
             audit,
@@ -260,23 +288,33 @@ impl Responder {
         }))
     }
 
-    async fn persist(&self, changes: &[IncidentChange]) {
+    /// Queues incident writes (in order; the caller holds the grouper lock, so writes of one
+    /// incident are queued in the order the changes were made).
+    fn persist(&self, changes: &[IncidentChange]) {
         for c in changes {
-            let r = match row(&c.incident) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "incident not serialisable");
-                    continue;
-                }
-            };
-            if let Err(e) = self
-                .store
-                .put_incident_with_timeline(&r, &entries(&c.entries))
-                .await
-            {
-                metrics::counter!(WRITE_ERRORS).increment(1);
-                tracing::error!(error = %e, incident = %c.incident.id, "incident not stored");
+            match row(&c.incident) {
+                Ok(r) => self.write(r, entries(&c.entries)),
+                Err(e) => tracing::error!(error = %e, "incident not serialisable"),
             }
+        }
+    }
+
+    fn write(&self, row: IncidentRow, timeline: Vec<TimelineRow>) {
+        if self
+            .writes
+            .send(Write::Put(Box::new(row), timeline))
+            .is_err()
+        {
+            metrics::counter!(WRITE_ERRORS).increment(1);
+            tracing::error!("incident writer stopped; incident not stored");
+        }
+    }
+
+    /// Waits until every write queued so far is in the store (reads after it see them).
+    async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writes.send(Write::Flush(tx)).is_ok() {
+            let _written = rx.await.is_ok();
         }
     }
 
@@ -323,7 +361,7 @@ impl Responder {
             let mut g = self.grouper.lock().await;
             match g.ingest(&facts, now_ts()) {
                 Ok(d) => {
-                    self.persist(&d.changes).await;
+                    self.persist(&d.changes);
                     d
                 }
                 Err(e) => {
@@ -405,6 +443,7 @@ impl Responder {
         let mut inc = match g.get(&id) {
             Some(i) => i.clone(),
             None => {
+                self.flush().await;
                 let r = self
                     .store
                     .get_incident(incident)
@@ -434,9 +473,7 @@ impl Responder {
                 Err(e) => return Err(RespondError::Conflict(e.to_string())),
             }
         }
-        self.store
-            .put_incident_with_timeline(&row(&inc)?, &entries(&es))
-            .await?;
+        self.write(row(&inc)?, entries(&es));
         g.update(inc.clone(), now);
         Ok(inc)
     }
@@ -686,6 +723,7 @@ impl Responder {
         tenant: Option<&TenantId>,
         id: &str,
     ) -> Result<IncidentRow, RespondError> {
+        self.flush().await;
         let r = self
             .store
             .get_incident(id)
@@ -715,6 +753,7 @@ impl Responder {
             })?),
             None => None,
         };
+        self.flush().await;
         let limit = limit.clamp(1, 1000);
         let filter = rampart_store::IncidentFilter {
             tenant: tenant.cloned(),
@@ -799,6 +838,7 @@ impl Responder {
         let mut inc = match g.get(&iid) {
             Some(i) => i.clone(),
             None => {
+                self.flush().await;
                 let r = self
                     .store
                     .get_incident(id)
@@ -833,9 +873,7 @@ impl Responder {
                     .map_err(|e| RespondError::Conflict(e.to_string()))?,
             );
         }
-        self.store
-            .put_incident_with_timeline(&row(&inc)?, &entries(&es))
-            .await?;
+        self.write(row(&inc)?, entries(&es));
         g.update(inc.clone(), now);
         Ok(inc)
     }
