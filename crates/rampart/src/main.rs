@@ -14,6 +14,7 @@ mod eval;
 mod identity;
 mod intel;
 mod radius;
+mod respond_cli;
 mod response;
 mod serve;
 mod settings;
@@ -69,6 +70,16 @@ enum Command {
     /// The tamper-evident audit log: verify, export.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Incidents of the serving process: list, show, update, undo.
+    #[command(subcommand)]
+    Incidents(respond_cli::IncidentsCommand),
+    /// Mass actions of the serving process: create (or dry-run), list, show, approve, abort,
+    /// undo.
+    #[command(subcommand)]
+    MassActions(respond_cli::MassCommand),
+    /// Playbooks: check a directory locally, upload one through the API.
+    #[command(subcommand)]
+    Playbooks(respond_cli::PlaybooksCommand),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +113,9 @@ fn main() -> ExitCode {
             Command::CheckConfig(args) => settings::check(&args),
             Command::Ca(cmd) => ca::run(cmd).await,
             Command::Audit(cmd) => audit::run(cmd),
+            Command::Incidents(cmd) => respond_cli::incidents(cmd).await,
+            Command::MassActions(cmd) => respond_cli::mass(cmd).await,
+            Command::Playbooks(cmd) => respond_cli::playbooks(cmd).await,
             Command::Simulate(args) => simulate::run(args).await,
             Command::Eval(args) => tokio::task::spawn_blocking(move || eval::run(args))
                 .await

@@ -17,17 +17,20 @@ use rampart_contain::webhook::{WebhookClient, WebhookEndpoint};
 use rampart_contain::{Context, RetryPolicy};
 use rampart_core::{DeviceId, Label, RadiusSession, TenantId};
 use rampart_detect::{Finding, FindingEvent, FindingKind};
+use rampart_identity::RevocationReason;
 use rampart_incidents::GrouperConfig;
 use rampart_playbook::Validator;
 use rampart_respond::mass::{FindingKinds, MassConfig, MassError, MassService};
 use rampart_respond::{
-    AuditSink, ContainActions, FindingInput, RespondConfig, RespondError, Responder, SessionLookup,
+    ActionTarget, AuditSink, ContainActions, FindingInput, RespondConfig, RespondError, Responder,
+    Revoker, SessionLookup,
 };
 use rampart_sessions::Attributor;
 use rampart_store::Store;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+use crate::identity::IdentityService;
 use crate::settings::Settings;
 
 /// Finding events queued for response; beyond this the detection workers count drops.
@@ -65,6 +68,30 @@ struct ActiveKinds(Arc<Responder>);
 impl FindingKinds for ActiveKinds {
     fn kinds(&self, tenant: &TenantId, device: &DeviceId) -> Vec<String> {
         self.0.active_kinds(tenant, device)
+    }
+}
+
+/// The identity authority as containment's `revoke_certificate`: every certificate of the
+/// device revoked, the CRL republished, and its broker session cut when a broker is set.
+struct IdentityRevoker(IdentityService);
+
+#[async_trait]
+impl Revoker for IdentityRevoker {
+    async fn revoke_device(&self, t: &ActionTarget) -> Result<String, String> {
+        self.0
+            .revoke_device(&t.tenant, &t.device, RevocationReason::KeyCompromise)
+            .await
+            .map(|r| {
+                format!(
+                    "{} certificate(s) revoked, CRL {} at {}, reload {:?}, session cut {:?}",
+                    r.revoked.len(),
+                    r.crl_number,
+                    r.crl_path.display(),
+                    r.reload,
+                    r.session_cut
+                )
+            })
+            .map_err(|e| format!("{e:#}"))
     }
 }
 
@@ -165,6 +192,7 @@ pub(crate) async fn start(
     settings: &Settings,
     store: Arc<dyn Store>,
     attributor: Option<Attributor>,
+    identity: Option<IdentityService>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let cfg = settings.config.respond.clone().unwrap_or_default();
@@ -191,7 +219,7 @@ pub(crate) async fn start(
         Arc::new(Sessions(attributor)),
         broker_user,
         quarantine_group,
-        None,
+        identity.map(|i| Arc::new(IdentityRevoker(i)) as Arc<dyn Revoker>),
     ));
     let audit: Arc<dyn AuditSink> = Arc::new(AuditFile(log));
     let validator = Validator {

@@ -71,10 +71,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some((task, attributor)) => (Some(task), Some(attributor)),
         None => (None, None),
     };
+    let identity = crate::identity::start(&settings, stop_rx.clone()).await?;
     let response = crate::response::start(
         &settings,
         store.clone(),
         attributor.clone(),
+        identity.service.clone(),
         stop_rx.clone(),
     )
     .await?;
@@ -89,7 +91,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
 
-    let identity = crate::identity::start(&settings, stop_rx.clone()).await?;
     let addr = settings.listen(args.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -583,14 +583,23 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
     let (_, dev) = http(&addr, "GET", &format!("/api/v1/devices/{device}"), None);
     assert_eq!(dev["state"], "quarantined", "{dev}");
 
-    // Undo restores the broker client and the registry state.
-    let (code, undone) = http(
-        &addr,
-        "POST",
-        &format!("/api/v1/incidents/{incident}/undo"),
-        Some("{}"),
-    );
-    assert_eq!(code, 200, "{undone}");
+    // The CLI shows it, and undoes it: the broker client and the registry state come back.
+    let cli = |args: &[&str]| {
+        let o = Command::new(BIN)
+            .args(args)
+            .args(["--api", &format!("http://{addr}"), "--token", TOKEN])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let shown = cli(&["incidents", "show", &incident]);
+    assert_eq!(shown["incident"]["status"], "contained", "{shown}");
+    let undone = cli(&["incidents", "undo", &incident]);
     assert!(
         publish(mq_port, &device),
         "undo did not restore the client: {undone}"

@@ -38,9 +38,11 @@ const MAX_BODY: usize = 64 * 1024;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The identity authority's part of serve: routes for the API listener.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Identity {
     routes: Option<Router>,
+    /// The authority, for containment's `revoke_certificate` action.
+    pub(crate) service: Option<IdentityService>,
 }
 
 impl Identity {
@@ -88,9 +90,10 @@ pub(crate) async fn start(
         broker = service.has_broker(),
         "identity authority ready; CRL at /crl.pem and /crl.der"
     );
-    tokio::spawn(upkeep(service, tls, stop));
+    tokio::spawn(upkeep(service.clone(), tls, stop));
     Ok(Identity {
         routes: Some(crl_routes(&dir)),
+        service: Some(service),
     })
 }
 
