@@ -12,18 +12,19 @@ use rampart_api::response::{
 use rampart_contain::audit::AuditLog;
 use rampart_contain::broker::{BrokerConfig, DynsecClient};
 use rampart_contain::dae::DaeClient;
+use rampart_contain::siem::CefEvent;
 use rampart_contain::siem::{SyslogFormatter, SyslogSender, SyslogTransport};
 use rampart_contain::webhook::{WebhookClient, WebhookEndpoint};
 use rampart_contain::{Context, RetryPolicy};
 use rampart_core::{DeviceId, Label, RadiusSession, TenantId};
 use rampart_detect::{Finding, FindingEvent, FindingKind};
 use rampart_identity::RevocationReason;
-use rampart_incidents::GrouperConfig;
+use rampart_incidents::{GrouperConfig, Incident, incident_cef_fields};
 use rampart_playbook::Validator;
 use rampart_respond::mass::{FindingKinds, MassConfig, MassError, MassService};
 use rampart_respond::{
-    ActionTarget, AuditSink, ContainActions, FindingInput, RespondConfig, RespondError, Responder,
-    Revoker, SessionLookup,
+    ActionTarget, AuditSink, ContainActions, FindingInput, IncidentSink, RespondConfig,
+    RespondError, Responder, Revoker, SessionLookup,
 };
 use rampart_sessions::Attributor;
 use rampart_store::Store;
@@ -35,6 +36,8 @@ use crate::settings::Settings;
 
 /// Finding events queued for response; beyond this the detection workers count drops.
 const QUEUE: usize = 16_384;
+/// Metric: incident events the SIEM did not take.
+const SIEM_ERRORS: &str = "rampart_respond_siem_errors_total";
 /// Findings taken in at once.
 const CONCURRENCY: usize = 256;
 /// Metric: audit records that could not be written.
@@ -134,17 +137,53 @@ fn contain_context(cfg: &RespondConfig, audit: Arc<Mutex<AuditLog>>) -> anyhow::
         );
     }
     if let Some(s) = &cfg.siem {
-        let transport = match s.transport.as_deref() {
-            None | Some("udp") => SyslogTransport::Udp,
-            Some("tcp") => SyslogTransport::Tcp,
-            Some(other) => anyhow::bail!("[respond.siem] transport {other:?}: udp or tcp"),
-        };
         ctx = ctx.with_siem(
             SyslogFormatter::default(),
-            Arc::new(SyslogSender::new(transport, s.addr, RetryPolicy::default())),
+            Arc::new(SyslogSender::new(
+                siem_transport(s.transport.as_deref())?,
+                s.addr,
+                RetryPolicy::default(),
+            )),
         );
     }
     Ok(ctx)
+}
+
+fn siem_transport(t: Option<&str>) -> anyhow::Result<SyslogTransport> {
+    match t {
+        None | Some("udp") => Ok(SyslogTransport::Udp),
+        Some("tcp") => Ok(SyslogTransport::Tcp),
+        Some(other) => anyhow::bail!("[respond.siem] transport {other:?}: udp or tcp"),
+    }
+}
+
+/// Incidents to the SIEM as CEF over RFC 5424 syslog, one event per change.
+struct SiemIncidents {
+    formatter: SyslogFormatter,
+    sender: Arc<SyslogSender>,
+}
+
+impl IncidentSink for SiemIncidents {
+    fn incident(&self, incident: &Incident) {
+        let f = incident_cef_fields(incident);
+        let mut event = CefEvent::rampart(f.signature_id, f.name, f.severity);
+        for (k, v) in &f.extensions {
+            event = event.ext(k, v.clone());
+        }
+        let msg = self.formatter.format(
+            time::OffsetDateTime::now_utc(),
+            rampart_contain::siem::syslog::severity_from_cef(event.severity),
+            "incident",
+            &event.format(),
+        );
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sender.send(&msg).await {
+                metrics::counter!(SIEM_ERRORS).increment(1);
+                tracing::warn!(error = %e, "incident not sent to the siem");
+            }
+        });
+    }
 }
 
 /// Causes a finding may share with other devices' findings.
@@ -245,6 +284,17 @@ pub(crate) async fn start(
         }
         other => anyhow::anyhow!(other),
     })?;
+    let responder = match &cfg.siem {
+        Some(s) => responder.with_sink(Arc::new(SiemIncidents {
+            formatter: SyslogFormatter::default(),
+            sender: Arc::new(SyslogSender::new(
+                siem_transport(s.transport.as_deref())?,
+                s.addr,
+                RetryPolicy::default(),
+            )),
+        })),
+        None => responder,
+    };
     let mass = MassService::new(
         store,
         actions,

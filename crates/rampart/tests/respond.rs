@@ -421,6 +421,11 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
     std::fs::write(&secret_file, ADMIN_PW).unwrap();
     set_mode(&secret_file, 0o600);
     let acct = free_udp();
+    // The SIEM: a syslog receiver on UDP.
+    let siem = UdpSocket::bind("127.0.0.1:0").unwrap();
+    siem.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let siem_addr = siem.local_addr().unwrap();
     std::fs::write(
         dir.join("rampart.toml"),
         format!(
@@ -431,7 +436,8 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
              [[respond.nas]]\nname = \"pgw-lab-1\"\naddr = \"127.0.0.1:{das_port}\"\n\
              sessions_from = [\"192.0.2.10\", \"pgw-lab-1\"]\nsecret_env = \"DAE_SECRET\"\n\
              [respond.broker]\nhost = \"127.0.0.1\"\nport = {mq_port}\nusername = \"admin\"\n\
-             secret_file = {secret_file:?}\n"
+             secret_file = {secret_file:?}\n\
+             [respond.siem]\naddr = \"{siem_addr}\"\n"
         ),
     )
     .unwrap();
@@ -561,6 +567,21 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    // The SIEM got the incident (CEF over RFC 5424) and the actions.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !got
+        .iter()
+        .any(|m: &String| m.contains("incident:device") && m.contains(&incident))
+    {
+        let n = siem.recv(&mut buf).expect("no incident event at the SIEM");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        got.iter()
+            .all(|m| m.starts_with('<') && m.contains("CEF:0|")),
+        "{got:?}"
+    );
     let ack = timeline
         .iter()
         .find(|e| e["event"]["name"] == "radius_disconnect")

@@ -161,6 +161,13 @@ impl Active {
     }
 }
 
+/// Where incident changes are announced besides the store (a SIEM). Called in the order the
+/// changes are made; must not block.
+pub trait IncidentSink: Send + Sync {
+    /// `incident` was opened or changed.
+    fn incident(&self, incident: &Incident);
+}
+
 /// A queued store write.
 enum Write {
     Put(Box<IncidentRow>, Vec<TimelineRow>),
@@ -188,6 +195,7 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Write>) {
 /// The response engine.
 pub struct Responder {
     writes: mpsc::UnboundedSender<Write>,
+    sink: Option<Arc<dyn IncidentSink>>,
     store: Arc<dyn Store>,
     actions: Arc<dyn DeviceActions>,
     audit: Arc<dyn AuditSink>,
@@ -272,6 +280,7 @@ impl Responder {
         tokio::spawn(writer(store.clone(), rx));
         Ok(Arc::new(Self {
             writes,
+            sink: None,
             store,
             actions,
             audit,
@@ -292,6 +301,11 @@ impl Responder {
     /// incident are queued in the order the changes were made).
     fn persist(&self, changes: &[IncidentChange]) {
         for c in changes {
+            if let Some(sink) = &self.sink
+                && (c.created || !c.entries.is_empty())
+            {
+                sink.incident(&c.incident);
+            }
             match row(&c.incident) {
                 Ok(r) => self.write(r, entries(&c.entries)),
                 Err(e) => tracing::error!(error = %e, "incident not serialisable"),
@@ -315,6 +329,20 @@ impl Responder {
         let (tx, rx) = oneshot::channel();
         if self.writes.send(Write::Flush(tx)).is_ok() {
             let _written = rx.await.is_ok();
+        }
+    }
+
+    /// Announces every incident change to `sink` too (set before findings arrive).
+    pub fn with_sink(self: Arc<Self>, sink: Arc<dyn IncidentSink>) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut me) => {
+                me.sink = Some(sink);
+                Arc::new(me)
+            }
+            Err(shared) => {
+                tracing::warn!("incident sink not attached: the responder is already in use");
+                shared
+            }
         }
     }
 
@@ -472,6 +500,11 @@ impl Responder {
                 Ok(entry) => es.push(entry),
                 Err(e) => return Err(RespondError::Conflict(e.to_string())),
             }
+        }
+        if let Some(sink) = &self.sink
+            && !es.is_empty()
+        {
+            sink.incident(&inc);
         }
         self.write(row(&inc)?, entries(&es));
         g.update(inc.clone(), now);
@@ -872,6 +905,11 @@ impl Responder {
                 inc.transition(to, Some(actor), now)
                     .map_err(|e| RespondError::Conflict(e.to_string()))?,
             );
+        }
+        if let Some(sink) = &self.sink
+            && !es.is_empty()
+        {
+            sink.incident(&inc);
         }
         self.write(row(&inc)?, entries(&es));
         g.update(inc.clone(), now);

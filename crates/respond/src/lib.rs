@@ -25,6 +25,6 @@ pub mod mass;
 pub use actions::{ActionResult, ActionTarget, DeviceActions};
 pub use audit::{AuditSink, NoAudit};
 pub use config::RespondConfig;
-pub use engine::{FindingInput, RespondError, Responder};
+pub use engine::{FindingInput, IncidentSink, RespondError, Responder};
 pub use executor::{ContainActions, Revoker, SessionLookup};
 pub use mass::{FindingKinds, MassConfig, MassError, MassService, NoFindings};
