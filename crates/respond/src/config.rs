@@ -217,3 +217,71 @@ impl RespondConfig {
             .unwrap_or_else(|| data_dir.join("audit.log"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RespondConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn a_full_section_parses_and_unknown_keys_are_refused() {
+        let c = parse(
+            "playbooks_dir = \"/etc/rampart/playbooks\"\n\
+             [[nas]]\nname = \"pgw-1\"\naddr = \"10.0.0.1:3799\"\n\
+             sessions_from = [\"pgw-1\"]\nsecret_env = \"DAE\"\n\
+             quarantine = [{ filter_id = \"quarantine\" }]\n\
+             [broker]\nhost = \"127.0.0.1\"\nport = 1883\nusername = \"admin\"\nsecret_env = \"B\"\n\
+             [[webhooks]]\nname = \"sim\"\nurl = \"https://x.example/hook\"\nsecret_env = \"W\"\n\
+             [siem]\naddr = \"127.0.0.1:514\"\ntransport = \"tcp\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.nas.len(), 1);
+        assert!(c.nas[0].serves("pgw-1"));
+        assert!(
+            !c.nas[0].serves("10.0.0.1"),
+            "sessions_from replaces the default"
+        );
+        assert!(
+            parse("[[nas]]\nname = \"x\"\naddr = \"10.0.0.1:3799\"\nsecret = \"inline\"\n")
+                .is_err()
+        );
+        assert!(parse("bogus = 1\n").is_err());
+    }
+
+    #[test]
+    fn the_default_nas_match_is_its_address_or_name() {
+        let c = parse("[[nas]]\nname = \"pgw-1\"\naddr = \"10.0.0.1:3799\"\nsecret_env = \"X\"\n")
+            .unwrap();
+        assert!(c.nas[0].serves("10.0.0.1"));
+        assert!(c.nas[0].serves("pgw-1"));
+        assert!(!c.nas[0].serves("10.0.0.2"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_must_be_private_and_secrets_never_print() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "hunter2\nignored\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let src = SecretSource {
+            secret_file: Some(f.clone()),
+            secret_env: None,
+        };
+        let e = src.load("nas").unwrap_err();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = src.load("nas").unwrap();
+        assert_eq!(s.expose(), b"hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let both = SecretSource {
+            secret_file: Some(f),
+            secret_env: Some("X".into()),
+        };
+        assert!(both.load("nas").is_err());
+    }
+}

@@ -481,7 +481,16 @@ async fn abort_condition_stops_the_second_wave() {
     assert_eq!(failures.len() as u64, failed);
     assert_eq!(failures[0]["errors"][0]["action"], "webhook");
     assert_eq!(failures[0]["errors"][0]["status"], "failed");
-    let audited = f.audit.find("mass_action.abort_condition").unwrap();
+    // The ending is audited as the run task finishes, which may be just after `get` first
+    // shows the status.
+    let deadline = Instant::now() + DEADLINE;
+    let audited = loop {
+        if let Some(a) = f.audit.find("mass_action.abort_condition") {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "abort condition never audited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(audited["reason"], reason);
     assert_eq!(audited["id"], id.as_str());
 
