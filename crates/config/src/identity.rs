@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::radius::check_private;
+
 /// Names put in the EST server certificate when serve issues it itself.
 pub const DEFAULT_EST_SERVER_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
@@ -193,27 +195,6 @@ impl IdentityBrokerConfig {
         }
         Ok(BrokerPassword(line.to_owned()))
     }
-}
-
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} is readable by group or others (mode {:o}); chmod 600 it",
-            path.display(),
-            mode & 0o777
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ impl RadiusClientConfig {
 }
 
 #[cfg(unix)]
-fn check_private(path: &std::path::Path) -> Result<(), String> {
+pub(crate) fn check_private(path: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -170,7 +170,7 @@ fn check_private(path: &std::path::Path) -> Result<(), String> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &std::path::Path) -> Result<(), String> {
+pub(crate) fn check_private(_path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 

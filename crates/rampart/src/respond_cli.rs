@@ -299,12 +299,8 @@ pub(crate) async fn incidents(cmd: IncidentsCommand) -> anyhow::Result<ExitCode>
 }
 
 pub(crate) async fn mass(cmd: MassCommand) -> anyhow::Result<ExitCode> {
-    let post = |api: &ApiArgs, id: &str, verb: &str| {
-        (
-            format!("/api/v1/mass-actions/{}/{verb}", enc(id)),
-            api.tenant.clone(),
-        )
-    };
+    let post = |id: &str, verb: &str| format!("/api/v1/mass-actions/{}/{verb}", enc(id));
+    let empty = || Some(("application/json", "{}".to_owned()));
     match cmd {
         MassCommand::Create { api, plan, dry_run } => {
             let text = std::fs::read_to_string(&plan)
@@ -334,17 +330,10 @@ pub(crate) async fn mass(cmd: MassCommand) -> anyhow::Result<ExitCode> {
             .await
         }
         MassCommand::Approve { api, id } => {
-            let (p, _) = post(&api, &id, "approve");
-            show(&api, "POST", &p, Some(("application/json", "{}".into()))).await
+            show(&api, "POST", &post(&id, "approve"), empty()).await
         }
-        MassCommand::Abort { api, id } => {
-            let (p, _) = post(&api, &id, "abort");
-            show(&api, "POST", &p, Some(("application/json", "{}".into()))).await
-        }
-        MassCommand::Undo { api, id } => {
-            let (p, _) = post(&api, &id, "undo");
-            show(&api, "POST", &p, Some(("application/json", "{}".into()))).await
-        }
+        MassCommand::Abort { api, id } => show(&api, "POST", &post(&id, "abort"), empty()).await,
+        MassCommand::Undo { api, id } => show(&api, "POST", &post(&id, "undo"), empty()).await,
     }
 }
 
