@@ -84,6 +84,7 @@ server default {
 CONF
 freeradius -f -d "$work/fr/raddb" >"$work/fr/fg.log" 2>&1 &
 pids+=($!)
+fr_pid=$!
 
 # Rampart: embedded SQLite, one client with the same secret.
 cat > "$work/rampart.toml" <<CONF
@@ -103,14 +104,24 @@ export RAMPART_BENCH_SECRET=testing123
 RAMPART_ADMIN_TOKEN=bench-admin-token-0123456789 "$bin" serve --config "$work/rampart.toml" \
   >"$work/rampart.log" 2>&1 &
 pids+=($!)
+rampart_pid=$!
 sleep 3
+
+# CPU time (user + system, all threads) a process has used, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in 1 2 3; do
-  for target in rampart:18131 freeradius:18132; do
-    name=${target%%:*}; port=${target##*:}
+  for target in rampart:18131:$rampart_pid freeradius:18132:$fr_pid; do
+    IFS=: read -r name port pid <<<"$target"
     echo "== run $run: $name (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    before=$(ticks "$pid")
     /usr/bin/time -f "load generator: %P cpu, %e s" "$bin" bench radius --target "127.0.0.1:$port" --secret testing123 --count "$count" \
       --concurrency "$conc" --prefix "${name:0:1}$run" 2>&1 | tail -n 4
+    # Rampart folds into SQLite in the background: let the fold of this run finish too.
+    sleep 1
+    after=$(ticks "$pid")
+    echo "server cpu: $(( (after - before) * 1000 / hz )) ms, $(( (after - before) * 1000000 / hz / count )) us per request"
   done
 done

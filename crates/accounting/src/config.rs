@@ -40,14 +40,12 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Period of the attribution index rebuild.
     pub registry_refresh: Duration,
-    /// Most requests appended to the journal in one group commit.
-    pub max_batch: usize,
-    /// Requests waiting for the writer beyond this are dropped (the NAS retransmits).
+    /// Requests waiting for the journal beyond this are dropped (the NAS retransmits).
     pub queue_capacity: usize,
     /// Directory of the accounting journal (required: nothing is acknowledged before it is
     /// in the journal).
     pub journal_dir: Option<PathBuf>,
-    /// A journal segment is closed once it holds this many bytes.
+    /// Size of a journal segment (zero-filled ahead, so keep it moderate).
     pub segment_bytes: u64,
     /// Under load, journal entries are folded into the store at most this often.
     pub fold_interval: Duration,
@@ -67,10 +65,9 @@ impl ServerConfig {
             session_timeout: Duration::from_secs(7200),
             max_sessions: 1_000_000,
             registry_refresh: Duration::from_secs(30),
-            max_batch: 1024,
             queue_capacity: 65_536,
             journal_dir: None,
-            segment_bytes: 64 << 20,
+            segment_bytes: 16 << 20,
             fold_interval: Duration::from_millis(100),
             fold_max_bytes: 16 << 20,
             max_backlog: 1 << 30,

@@ -16,7 +16,7 @@ use rampart_store::{Store, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, EntryError};
 use crate::journal::{self, JournalError};
 use crate::telemetry;
 
@@ -29,6 +29,10 @@ pub(crate) enum FoldError {
     Store(#[from] StoreError),
     #[error("journal read task failed: {0}")]
     Task(String),
+    /// Entries of a format this build cannot read: folding stops rather than skip them, so
+    /// that a newer Rampart can still fold them.
+    #[error("accounting journal at position {position}: {source}; refusing to fold it")]
+    Format { position: u64, source: EntryError },
 }
 
 pub(crate) struct Folder {
@@ -81,9 +85,18 @@ impl Folder {
         let mut ops = Vec::with_capacity(entries * 5);
         let mut undecodable = 0usize;
         for payload in &batch.entries {
-            match serde_json::from_slice::<Entry>(payload) {
+            match Entry::decode(payload) {
                 Ok(e) => e.into_ops(&mut ops),
-                Err(_) => undecodable += 1,
+                Err(source @ EntryError::Version(_)) => {
+                    return Err(FoldError::Format {
+                        position: self.folded,
+                        source,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "undecodable accounting journal entry");
+                    undecodable += 1;
+                }
             }
         }
         if undecodable > 0 {
@@ -179,7 +192,7 @@ mod tests {
     use crate::entry::{Change, Usage};
     use crate::journal::{Journal, frame};
 
-    fn entry(session_id: &str, up: u64) -> Vec<u8> {
+    fn sample(session_id: &str, up: u64) -> Entry {
         let session = RadiusSession {
             nas: "pgw".to_owned(),
             session_id: session_id.to_owned(),
@@ -201,7 +214,7 @@ mod tests {
             tenant: None,
             device_id: None,
         };
-        let e = Entry {
+        Entry {
             record: Some(AccountingRecord {
                 status: "Interim-Update".to_owned(),
                 event_time: Timestamp(3_600_000),
@@ -220,9 +233,29 @@ mod tests {
             }),
             sighting: None,
             unknown: false,
-        };
+        }
+    }
+
+    /// A framed entry in the current (binary) format.
+    fn entry(session_id: &str, up: u64) -> Vec<u8> {
+        let mut payload = Vec::new();
+        sample(session_id, up)
+            .as_ref()
+            .encode(&mut payload)
+            .unwrap();
         let mut buf = Vec::new();
-        frame(&mut buf, &serde_json::to_vec(&e).unwrap()).unwrap();
+        frame(&mut buf, &payload).unwrap();
+        buf
+    }
+
+    /// A framed entry as journals before the binary format held them.
+    fn json_entry(session_id: &str, up: u64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        frame(
+            &mut buf,
+            &serde_json::to_vec(&sample(session_id, up)).unwrap(),
+        )
+        .unwrap();
         buf
     }
 
@@ -282,5 +315,70 @@ mod tests {
         assert_eq!(store.count_accounting_records().await.unwrap(), 8);
         // Folded segments are gone except the open one.
         assert_eq!(journal::segments(&jdir).unwrap().len(), 1);
+    }
+
+    /// A journal left by a build that wrote JSON entries is folded after the upgrade, and
+    /// so are the binary entries appended after it.
+    #[tokio::test]
+    async fn journals_of_the_json_format_are_folded_after_an_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open_dir(&dir.path().join("db")).await.unwrap());
+        let jdir = dir.path().join("journal");
+        let (mut j, _) = Journal::open(&jdir, 1 << 20).unwrap();
+        j.append(&[json_entry("old-1", 7), json_entry("old-2", 8)].concat())
+            .unwrap();
+        drop(j);
+        let (mut j, _) = Journal::open(&jdir, 1 << 20).unwrap();
+        let end = j.append(&entry("new-1", 9)).unwrap();
+        let mut f = Folder::new(
+            store.clone(),
+            jdir.clone(),
+            j.id().to_owned(),
+            0,
+            Duration::ZERO,
+            1 << 20,
+        );
+        assert_eq!(f.catch_up(end).await.unwrap(), 3);
+        assert_eq!(usage(&store).await, 24);
+        assert_eq!(store.count_accounting_records().await.unwrap(), 3);
+        assert_eq!(store.folded_position(j.id()).await.unwrap(), Some(end));
+    }
+
+    /// An entry of a format version this build does not know stops folding where it is: the
+    /// store keeps the position before it, so a newer build can still fold it.
+    #[tokio::test]
+    async fn an_unknown_entry_version_is_refused_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open_dir(&dir.path().join("db")).await.unwrap());
+        let jdir = dir.path().join("journal");
+        let (mut j, _) = Journal::open(&jdir, 1 << 20).unwrap();
+        let first = j.append(&entry("s-1", 5)).unwrap();
+        let mut future = Vec::new();
+        frame(&mut future, &[9, 1, 2, 3]).unwrap();
+        let end = j.append(&future).unwrap();
+        let mut f = Folder::new(
+            store.clone(),
+            jdir.clone(),
+            j.id().to_owned(),
+            0,
+            Duration::ZERO,
+            1 << 20,
+        );
+        assert_eq!(f.catch_up(first).await.unwrap(), 1);
+        let err = f.catch_up(end).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FoldError::Format {
+                    source: EntryError::Version(9),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(store.folded_position(j.id()).await.unwrap(), Some(first));
+        assert_eq!(usage(&store).await, 5);
     }
 }

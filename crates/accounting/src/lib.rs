@@ -15,10 +15,12 @@ mod dedupe;
 mod entry;
 mod folder;
 mod journal;
+pub mod journal_format;
 pub mod load;
 mod registry;
 mod server;
 pub mod telemetry;
+mod writer;
 
 pub use config::{Client, DEFAULT_LISTEN, ServerConfig};
 pub use registry::load_index;

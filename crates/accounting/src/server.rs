@@ -2,37 +2,43 @@
 //! journal group commit → Accounting-Response → observation; then, in the background, the
 //! journal is folded into the store.
 //!
-//! Three tasks. The receiver does the cheap, per-datagram work (lookup, decode, MD5 checks,
-//! duplicate cache) and queues accepted requests. The writer takes everything queued at once,
-//! applies it to the session table, appends one journal entry per request with one
-//! `fdatasync` for all of them and only then answers: while one group is synced the next
-//! accumulates, so the sync is shared by all requests that arrived meanwhile (group commit)
-//! without an artificial delay. The folder (`folder`) moves journal entries into the store.
+//! Two threads and a task. The receiver thread does the per-datagram work (lookup, decode,
+//! MD5 checks, duplicate cache) on a blocking socket and queues accepted requests. The writer
+//! thread (`writer`) takes everything queued at once, applies it to the session table,
+//! appends one journal entry per request with one `fdatasync` for all of them and only then
+//! answers. The folder task (`folder`) moves journal entries into the store. Threads, not
+//! tasks, for the first two: per datagram, a blocking `recv_from` costs one system call,
+//! where the task's readiness polling and wake-ups cost several.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
-use rampart_bus::{AccountingObservation, Bus, Observation};
+use rampart_bus::Bus;
 use rampart_core::Timestamp;
 use rampart_radius::auth::verify_request;
 use rampart_radius::{Code, MAX_PACKET_LEN, Packet, PacketBuilder};
 use rampart_sessions::{AcctEvent, Attributor, SessionTable};
 use rampart_store::Store;
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::ServerConfig;
 use crate::dedupe::{DupCache, DupKey, Seen};
-use crate::entry::Entry;
 use crate::folder::{FoldError, Folder};
 use crate::journal::{self, Journal, JournalError};
 use crate::registry::load_index;
 use crate::telemetry::{self, Outcome};
+use crate::writer::{Applier, Job, Pending, Shared, Writer};
+
+/// How long the receiver blocks before it looks at the stop flag.
+const RECV_POLL: Duration = Duration::from_millis(50);
+/// How often sessions are checked for timeouts.
+const EXPIRE_EVERY: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,9 @@ pub enum BuildError {
     /// The journal could not be opened or replayed.
     #[error("cannot open the accounting journal: {0}")]
     Journal(String),
+    /// A receiver or writer thread could not be started.
+    #[error("cannot start a radius accounting thread: {0}")]
+    Thread(String),
 }
 
 impl From<JournalError> for BuildError {
@@ -116,19 +125,6 @@ impl Progress {
     }
 }
 
-struct Job {
-    event: AcctEvent,
-    source: SocketAddr,
-    key: DupKey,
-    response: Vec<u8>,
-}
-
-struct Shared {
-    config: ServerConfig,
-    socket: UdpSocket,
-    dup: Mutex<DupCache>,
-}
-
 impl ServerConfig {
     /// Binds the socket, restores the live sessions and loads the registry index from
     /// `store`; the returned task serves until `shutdown` resolves.
@@ -138,16 +134,15 @@ impl ServerConfig {
         bus: Bus,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Built, BuildError> {
-        let socket = UdpSocket::bind(self.listen)
-            .await
-            .map_err(|source| BuildError::Bind {
-                addr: self.listen,
-                source,
-            })?;
-        let local_addr = socket.local_addr().map_err(|source| BuildError::Bind {
+        let bind_error = |source| BuildError::Bind {
             addr: self.listen,
             source,
-        })?;
+        };
+        let socket = UdpSocket::bind(self.listen).map_err(bind_error)?;
+        let local_addr = socket.local_addr().map_err(bind_error)?;
+        socket
+            .set_read_timeout(Some(RECV_POLL))
+            .map_err(bind_error)?;
         let dir = self.journal_dir.clone().ok_or(BuildError::NoJournal)?;
         let mut journal = open_journal(dir, self.segment_bytes).await?;
         // Replay: fold what was acknowledged but not yet folded, so that the store (and the
@@ -204,7 +199,6 @@ impl ServerConfig {
         let index = load_index(store.as_ref()).await?;
         let sessions = Arc::new(RwLock::new(table));
         let attributor = Attributor::new(sessions.clone(), Arc::new(RwLock::new(Arc::new(index))));
-        let (tx, rx) = mpsc::channel(self.queue_capacity.max(1));
         let (durable_tx, durable) = watch::channel(end);
         let folded = folder.watch();
         let progress = Progress {
@@ -215,30 +209,58 @@ impl ServerConfig {
             dup: Mutex::new(DupCache::new(self.duplicate_window, 1 << 20)),
             config: self,
             socket,
+            pending: Mutex::new(Pending::default()),
+            ready: Condvar::new(),
         });
         let writer = Writer {
             shared: shared.clone(),
             store: store.clone(),
+            runtime: tokio::runtime::Handle::current(),
             bus,
             sessions: sessions.clone(),
-            attributor: attributor.clone(),
-            last_full_warning: None,
-            journal: Some(journal),
-            buf: Vec::new(),
+            journal,
             durable: durable_tx,
             folded,
         };
+        let applier = Applier {
+            shared: shared.clone(),
+            sessions: sessions.clone(),
+            attributor: attributor.clone(),
+            last_full_warning: None,
+        };
         let refresher = refresh_registry(store, attributor.clone(), shared.config.registry_refresh);
         let folder_rx = progress.durable.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let writer = spawn("radius-writer")
+            .spawn(move || writer.run())
+            .map_err(|e| BuildError::Thread(e.to_string()))?;
+        // Should this fail, the applier is dropped with the closure, which stops the writer.
+        let receiver = {
+            let stop = stop.clone();
+            spawn("radius-receiver")
+                .spawn(move || receive(applier, &stop))
+                .map_err(|e| BuildError::Thread(e.to_string()))?
+        };
+        let stop_guard = StopOnDrop(stop);
         let task = async move {
             let folder = tokio::spawn(folder.run(folder_rx));
-            let writer = tokio::spawn(writer.run(rx));
             let refresher = tokio::spawn(refresher);
-            receive(shared, tx, shutdown).await;
-            // The sender is gone: the writer drains the queue and stops, then the folder
-            // folds what is left.
-            if let Err(e) = writer.await {
-                tracing::error!(error = %e, "radius writer task failed");
+            shutdown.await;
+            drop(stop_guard);
+            // The receiver stops within its poll interval and closes the pending group: the
+            // writer appends what is pending and stops, then the folder folds what is left.
+            let joined = tokio::task::spawn_blocking(move || {
+                if receiver.join().is_err() {
+                    tracing::error!("radius receiver thread failed");
+                }
+                if writer.join().is_err() {
+                    tracing::error!("radius writer thread failed");
+                }
+            })
+            .await;
+            if let Err(e) = joined {
+                tracing::error!(error = %e, "radius accounting threads not joined");
             }
             if let Err(e) = folder.await {
                 tracing::error!(error = %e, "radius journal folder failed");
@@ -256,6 +278,15 @@ impl ServerConfig {
     }
 }
 
+/// Stops the threads when the task ends or is dropped without running.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 async fn open_journal(dir: PathBuf, segment_bytes: u64) -> Result<Journal, BuildError> {
     let (journal, recovered) =
         tokio::task::spawn_blocking(move || Journal::open(&dir, segment_bytes))
@@ -270,44 +301,41 @@ async fn open_journal(dir: PathBuf, segment_bytes: u64) -> Result<Journal, Build
     Ok(journal)
 }
 
-async fn receive(
-    shared: Arc<Shared>,
-    tx: mpsc::Sender<Job>,
-    shutdown: impl Future<Output = ()> + Send,
-) {
-    let mut shutdown = std::pin::pin!(shutdown);
+/// The receiver thread: one datagram at a time until `stop` is set. Dropping the applier at
+/// the end closes the pending group, so that the writer finishes.
+fn receive(mut applier: Applier, stop: &AtomicBool) {
     // Larger than any valid packet, so that an oversized datagram is seen as such.
     let mut buf = vec![0u8; 65_536];
-    loop {
-        let (n, source) = tokio::select! {
-            () = &mut shutdown => break,
-            r = shared.socket.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "radius socket receive failed");
-                    continue;
-                }
-            },
+    let mut next_expiry = Instant::now() + EXPIRE_EVERY;
+    let shared = applier.shared.clone();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next_expiry {
+            applier.expire();
+            next_expiry = Instant::now() + EXPIRE_EVERY;
+        }
+        let (n, source) = match shared.socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "radius socket receive failed");
+                continue;
+            }
         };
         let datagram = buf.get(..n).unwrap_or_default();
         match handle(&shared, datagram, source) {
-            Handled::Queue(job) => {
-                let key = job.key;
-                if let Err(e) = tx.try_send(*job) {
-                    // Not acknowledged, so the NAS retransmits; forget it so the retransmission
-                    // is processed.
-                    shared
-                        .dup
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .forget(&key);
-                    telemetry::request(Outcome::Overloaded);
-                    tracing::debug!(error = %e, %source, "radius queue full; request dropped");
-                }
-            }
+            Handled::Queue(job) => applier.apply(*job),
             Handled::Resend(response) => {
                 telemetry::request(Outcome::Duplicate);
-                if let Err(e) = shared.socket.send_to(&response, source).await {
+                if let Err(e) = shared.socket.send_to(&response, source) {
                     tracing::warn!(error = %e, %source, "cannot resend accounting response");
                 }
             }
@@ -372,11 +400,7 @@ fn handle(shared: &Shared, datagram: &[u8], source: SocketAddr) -> Handled {
             return Handled::Drop(Outcome::Invalid);
         }
     };
-    let seen = shared
-        .dup
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .check(key, Instant::now());
+    let seen = shared.dup().check(key, Instant::now());
     match seen {
         None => Handled::Queue(Box::new(Job {
             event,
@@ -387,247 +411,6 @@ fn handle(shared: &Shared, datagram: &[u8], source: SocketAddr) -> Handled {
         Some(Seen::Answered(r)) => Handled::Resend(r),
         // The original is being committed; its answer will go out.
         Some(Seen::Pending) => Handled::Drop(Outcome::Duplicate),
-    }
-}
-
-struct Writer {
-    shared: Arc<Shared>,
-    store: Arc<dyn Store>,
-    bus: Bus,
-    sessions: Arc<RwLock<SessionTable>>,
-    attributor: Attributor,
-    last_full_warning: Option<Instant>,
-    /// Taken while an append runs on the blocking pool; `None` after a failed task.
-    journal: Option<Journal>,
-    /// Framed entries of the group being appended (reused).
-    buf: Vec<u8>,
-    durable: watch::Sender<u64>,
-    folded: watch::Receiver<u64>,
-}
-
-impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let max = self.shared.config.max_batch.max(1);
-        let mut jobs = Vec::with_capacity(max);
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                n = rx.recv_many(&mut jobs, max) => {
-                    if n == 0 {
-                        break;
-                    }
-                    self.commit(&mut jobs).await;
-                }
-                _ = tick.tick() => self.expire().await,
-            }
-        }
-    }
-
-    /// Appends the framed group in `self.buf` and syncs it; the new durable end.
-    async fn append(&mut self) -> Result<u64, JournalError> {
-        // Bounded backlog: when the store falls this far behind, wait for the folder rather
-        // than let the journal grow without end.
-        let cap = self.shared.config.max_backlog;
-        let end = *self.durable.borrow();
-        if end.saturating_sub(*self.folded.borrow()) > cap {
-            tracing::warn!(
-                backlog = end.saturating_sub(*self.folded.borrow()),
-                "accounting journal backlog at its cap: waiting for the store"
-            );
-            let _stopped = self
-                .folded
-                .wait_for(|f| end.saturating_sub(*f) <= cap / 2)
-                .await;
-        }
-        let Some(mut journal) = self.journal.take() else {
-            return Err(JournalError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other("journal unavailable after a failed append task"),
-            });
-        };
-        let buf = std::mem::take(&mut self.buf);
-        let done = tokio::task::spawn_blocking(move || {
-            let r = journal.append(&buf);
-            (journal, buf, r)
-        })
-        .await;
-        match done {
-            Ok((journal, mut buf, r)) => {
-                self.journal = Some(journal);
-                buf.clear();
-                self.buf = buf;
-                let end = r?;
-                self.durable.send_replace(end);
-                Ok(end)
-            }
-            Err(e) => Err(JournalError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other(format!("journal append task failed: {e}")),
-            }),
-        }
-    }
-
-    async fn commit(&mut self, jobs: &mut Vec<Job>) {
-        let registry = self.attributor.registry();
-        let mut applied = Vec::with_capacity(jobs.len());
-        self.buf.clear();
-        let mut framing: Result<(), JournalError> = Ok(());
-        let (active, refused) = {
-            let mut table = self
-                .sessions
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            for job in jobs.iter() {
-                let a = table.apply(&job.event, |s| Attributor::stamp(&registry, s));
-                let entry = Entry::applied(&a, &registry);
-                if framing.is_ok() {
-                    framing = serde_json::to_vec(&entry)
-                        .map_err(|e| JournalError::Io {
-                            path: PathBuf::new(),
-                            source: std::io::Error::other(e),
-                        })
-                        .and_then(|p| journal::frame(&mut self.buf, &p));
-                }
-                applied.push((a, entry.unknown));
-            }
-            (
-                table.len(),
-                applied.iter().filter(|(a, _)| a.refused).count(),
-            )
-        };
-        if refused > 0 {
-            telemetry::sessions_refused(refused);
-            let now = Instant::now();
-            if self
-                .last_full_warning
-                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
-            {
-                self.last_full_warning = Some(now);
-                tracing::warn!(
-                    max_sessions = self.shared.config.max_sessions,
-                    refused,
-                    "radius session table full: new sessions are recorded but not tracked"
-                );
-            }
-        }
-        let started = Instant::now();
-        let result = match framing {
-            Ok(()) => self.append().await,
-            Err(e) => Err(e),
-        };
-        telemetry::commit(jobs.len(), started.elapsed());
-        match result {
-            Ok(_) => {
-                telemetry::sessions_active(active);
-                let now = Instant::now();
-                for (job, (a, unknown_imsi)) in jobs.drain(..).zip(applied) {
-                    if let Err(e) = self.shared.socket.send_to(&job.response, job.source).await {
-                        tracing::warn!(error = %e, source = %job.source, "cannot send accounting response");
-                    }
-                    self.shared
-                        .dup
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .answered(job.key, job.response, now);
-                    telemetry::request(Outcome::Accepted);
-                    self.bus
-                        .publish(Observation::Accounting(Box::new(AccountingObservation {
-                            tenant: a.record.session.tenant.clone(),
-                            device_id: a.record.session.device_id.clone(),
-                            record: a.record,
-                            unknown_imsi,
-                        })));
-                }
-            }
-            Err(e) => {
-                // Nothing was acknowledged; the NAS retransmits. The table already holds the
-                // changes, so put it back to what is durable.
-                tracing::error!(error = %e, requests = jobs.len(), "radius accounting not journaled; requests left unanswered");
-                {
-                    let mut dup = self
-                        .shared
-                        .dup
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    for job in jobs.drain(..) {
-                        dup.forget(&job.key);
-                        telemetry::request(Outcome::StoreError);
-                    }
-                }
-                self.reload().await;
-            }
-        }
-    }
-
-    /// Rebuilds the table from what is durable: once the folder has folded the whole
-    /// journal, the store holds exactly that.
-    async fn reload(&mut self) {
-        let end = *self.durable.borrow();
-        if self.folded.wait_for(|f| *f >= end).await.is_err() {
-            tracing::error!("radius journal folder stopped; session table not reloaded");
-            return;
-        }
-        match self.store.all_sessions().await {
-            Ok(stored) => {
-                let mut table = SessionTable::new(self.shared.config.max_sessions);
-                for s in stored {
-                    table.restore(s);
-                }
-                *self
-                    .sessions
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner) = table;
-            }
-            Err(e) => tracing::error!(error = %e, "cannot reload radius sessions"),
-        }
-    }
-
-    /// Ends sessions silent for longer than the timeout, measured against the newest event
-    /// time seen (not the wall clock), so replays behave like live traffic. The ends go
-    /// through the journal like requests, so the store sees them in order.
-    async fn expire(&mut self) {
-        let expired = {
-            let mut table = self
-                .sessions
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            let timeout =
-                i64::try_from(self.shared.config.session_timeout.as_millis()).unwrap_or(i64::MAX);
-            let cutoff = Timestamp(table.watermark().0.saturating_sub(timeout));
-            table.expire(cutoff)
-        };
-        if expired.is_empty() {
-            return;
-        }
-        tracing::info!(sessions = expired.len(), "radius sessions timed out");
-        self.buf.clear();
-        let mut framing = Ok(());
-        for s in &expired {
-            if framing.is_err() {
-                break;
-            }
-            framing = serde_json::to_vec(&Entry::timeout(s))
-                .map_err(|e| JournalError::Io {
-                    path: PathBuf::new(),
-                    source: std::io::Error::other(e),
-                })
-                .and_then(|p| journal::frame(&mut self.buf, &p));
-        }
-        let result = match framing {
-            Ok(()) => self.append().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot journal session timeouts; retried at the next tick");
-            self.reload().await;
-        }
-        telemetry::sessions_active(
-            self.sessions
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .len(),
-        );
     }
 }
 

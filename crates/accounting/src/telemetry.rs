@@ -66,7 +66,11 @@ impl Outcome {
 }
 
 pub(crate) fn request(outcome: Outcome) {
-    metrics::counter!(REQUESTS_TOTAL, "result" => outcome.as_str()).increment(1);
+    requests(outcome, 1);
+}
+
+pub(crate) fn requests(outcome: Outcome, n: usize) {
+    metrics::counter!(REQUESTS_TOTAL, "result" => outcome.as_str()).increment(n as u64);
 }
 
 pub(crate) fn sessions_active(n: usize) {

@@ -146,7 +146,7 @@ async fn full_table_refuses_new_sessions_but_keeps_records_and_restores() {
     assert_eq!(h.sessions.read().unwrap().len(), 2, "other NAS: untouched");
 
     // Restart over the same store: the sessions come back.
-    let store = h.stop().await;
+    let (store, _db_dir) = h.stop_keeping_dir().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = rampart_accounting::ServerConfig::new(
         "127.0.0.1:0".parse().unwrap(),

@@ -48,6 +48,10 @@ pub(crate) async fn create_tenant(
         created_at,
     };
     st.store.put_tenant(&tenant).await?;
+    st.audit(&serde_json::json!({
+        "event": "tenant.put", "actor": crate::audit::actor(&caller.token),
+        "tenant": id.as_str(), "name": tenant.name,
+    }));
     st.auth.remember_tenant(id);
     Ok((StatusCode::CREATED, axum::Json(tenant.into())))
 }
@@ -124,6 +128,11 @@ pub(crate) async fn create_token(
     };
     st.store.put_token(&token, &hash_token(&secret)).await?;
     tracing::info!(token = %token.id, role = %token.role, "api token created");
+    st.audit(&serde_json::json!({
+        "event": "token.created", "actor": crate::audit::actor(&caller.token),
+        "token": token.id, "token_name": token.name, "role": token.role.to_string(),
+        "tenant": token.tenant.as_ref().map(ToString::to_string),
+    }));
     Ok((
         StatusCode::CREATED,
         axum::Json(TokenCreated {
@@ -153,6 +162,10 @@ pub(crate) async fn delete_token(
         Some(t) if caller.token.tenant.is_none() || t.tenant == caller.token.tenant => {
             st.store.delete_token(&id).await?;
             st.auth.forget(&id);
+            st.audit(&serde_json::json!({
+                "event": "token.deleted", "actor": crate::audit::actor(&caller.token),
+                "token": id, "token_name": t.name,
+            }));
             Ok(StatusCode::NO_CONTENT)
         }
         _ => Err(ApiError::not_found(format!("token {id}"))),

@@ -56,6 +56,7 @@ pub struct Auth {
     /// deleted must not put it back into the cache when its store read returns.
     generation: AtomicU64,
     tenants: Mutex<HashSet<TenantId>>,
+    sign_ins: crate::audit::SignIns,
 }
 
 impl Auth {
@@ -66,6 +67,7 @@ impl Auth {
             cache: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             tenants: Mutex::new(HashSet::new()),
+            sign_ins: crate::audit::SignIns::default(),
         }
     }
 
@@ -184,13 +186,35 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let from = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let caller = match caller_of(&state, req.headers()).await {
         Ok(c) => c,
         Err(e) => {
             crate::telemetry::auth_refused(e.status());
+            if state.audit.is_some()
+                && let Some(record) = state.auth.sign_ins.refused(
+                    e.status().as_u16(),
+                    e.message(),
+                    from,
+                    Instant::now(),
+                )
+            {
+                state.audit(&record);
+            }
             return Err(e);
         }
     };
+    if state.audit.is_some()
+        && let Some(record) = state
+            .auth
+            .sign_ins
+            .used(&caller.token, from, Instant::now())
+    {
+        state.audit(&record);
+    }
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }

@@ -99,6 +99,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The one-line message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<ValidationError> for ApiError {

@@ -8,13 +8,17 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod audit;
 pub mod auth;
 mod catalog;
 pub mod connectivity;
+pub mod detection;
 mod devices;
 pub mod dto;
 pub mod error;
 mod extract;
+pub mod hygiene;
+pub mod identity;
 pub mod response;
 pub mod signals;
 mod sims;
@@ -57,6 +61,15 @@ pub struct ApiState {
     /// Incidents, playbooks, approvals and mass actions, when this process runs the response
     /// engine.
     pub response: Option<Arc<dyn response::ResponseControl>>,
+    /// Detection rules and suppression windows, when this process runs live detection.
+    pub detection: Option<Arc<dyn detection::DetectionControl>>,
+    /// The audit trail for sign-ins and administration, when the server keeps one.
+    pub audit: Option<Arc<dyn audit::AuditTrail>>,
+    /// Device certificates and their revocation, when this process runs the identity
+    /// authority.
+    pub identity: Option<Arc<dyn identity::IdentityControl>>,
+    /// The identity hygiene audit, when this process runs it.
+    pub hygiene: Option<Arc<dyn hygiene::IdentityAudit>>,
 }
 
 impl ApiState {
@@ -68,12 +81,47 @@ impl ApiState {
             metrics,
             live: None,
             response: None,
+            detection: None,
+            audit: None,
+            identity: None,
+            hygiene: None,
+        }
+    }
+
+    /// The same state, answering the identity audit routes from `hygiene`.
+    pub fn with_hygiene(mut self, hygiene: Arc<dyn hygiene::IdentityAudit>) -> Self {
+        self.hygiene = Some(hygiene);
+        self
+    }
+
+    /// The same state, answering the certificate routes from `identity`.
+    pub fn with_identity(mut self, identity: Arc<dyn identity::IdentityControl>) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The same state, recording sign-ins, refusals and administration to `audit`.
+    pub fn with_audit(mut self, audit: Arc<dyn audit::AuditTrail>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Appends `record` to the audit trail, if there is one.
+    pub(crate) fn audit(&self, record: &serde_json::Value) {
+        if let Some(a) = &self.audit {
+            a.record(record);
         }
     }
 
     /// The same state, answering the live routes from `live`.
     pub fn with_live(mut self, live: Arc<dyn signals::LiveView>) -> Self {
         self.live = Some(live);
+        self
+    }
+
+    /// The same state, answering the rule and suppression routes from `detection`.
+    pub fn with_detection(mut self, detection: Arc<dyn detection::DetectionControl>) -> Self {
+        self.detection = Some(detection);
         self
     }
 
@@ -89,7 +137,7 @@ impl ApiState {
     info(title = "Rampart API", description = "IoT fleet security platform: registry of devices, SIMs, profiles and groups; live signals; incident response."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
-    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "signals"), (name = "response"), (name = "profiles"), (name = "groups"), (name = "admin"))
+    tags((name = "devices"), (name = "sims"), (name = "connectivity"), (name = "signals"), (name = "response"), (name = "detection"), (name = "identity"), (name = "profiles"), (name = "groups"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -116,10 +164,28 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             devices::delete_device
         ))
         .routes(routes!(connectivity::device_usage))
+        .routes(routes!(identity::routes::device_certificates))
+        .routes(routes!(identity::routes::revoke_device))
+        .routes(routes!(identity::routes::revoke_certificate))
+        .routes(routes!(hygiene::last_audit, hygiene::run_audit))
         .routes(routes!(connectivity::list_sessions))
         .routes(routes!(connectivity::list_unknown_imsis))
         .routes(routes!(signals::device_traffic))
         .routes(routes!(signals::list_findings))
+        .routes(routes!(detection::list_rules))
+        .routes(routes!(
+            detection::get_rule,
+            detection::put_rule,
+            detection::delete_rule
+        ))
+        .routes(routes!(
+            detection::list_suppressions,
+            detection::create_suppression
+        ))
+        .routes(routes!(
+            detection::get_suppression,
+            detection::delete_suppression
+        ))
         .routes(routes!(incidents::list_incidents))
         .routes(routes!(incidents::get_incident, incidents::update_incident))
         .routes(routes!(incidents::undo_incident))

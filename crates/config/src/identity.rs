@@ -13,6 +13,11 @@
 //! tenant = "acme"
 //! profile = "device"
 //!
+//! audit_interval_secs = 3600                 # identity hygiene audit; 0 = off
+//! audit_expiry_warning_days = 30
+//! audit_ca_expiry_warning_days = 90
+//! audit_disabled_checks = ["sim_without_imei_lock"]
+//!
 //! [identity.broker]                          # dynamic-security admin connection
 //! host = "127.0.0.1"
 //! port = 1883
@@ -61,7 +66,28 @@ pub struct IdentityConfig {
     /// `crl.pem`, e.g. `["systemctl", "reload", "mosquitto"]`. A failure is logged and counted,
     /// never fatal.
     pub crl_reload_command: Option<Vec<String>>,
+    /// Seconds between identity hygiene audits in `serve` (default 3600; 0 turns them off).
+    pub audit_interval_secs: Option<u64>,
+    /// A device certificate expiring within this many days is reported (default 30).
+    pub audit_expiry_warning_days: Option<u32>,
+    /// A root or issuing CA expiring within this many days is reported (default 90).
+    pub audit_ca_expiry_warning_days: Option<u32>,
+    /// RSA keys shorter than this are weak (default 2048).
+    pub audit_min_rsa_bits: Option<u32>,
+    /// One certificate from two addresses less than this many seconds apart is shared
+    /// (default 600).
+    pub audit_shared_certificate_window_secs: Option<u64>,
+    /// Presentations older than this many seconds no longer count (default 604800, a week).
+    pub audit_presentation_lookback_secs: Option<u64>,
+    /// Non-compliant resources listed, and raised as findings, per check (default 1000).
+    pub audit_max_resources: Option<usize>,
+    /// Checks not to run, by name (`sim_without_imei_lock`, `device_without_identity`, ...).
+    #[serde(default)]
+    pub audit_disabled_checks: Vec<String>,
 }
+
+/// Default seconds between identity hygiene audits.
+const DEFAULT_AUDIT_INTERVAL_SECS: u64 = 3600;
 
 /// `[[identity.manufacturers]]`
 #[derive(Debug, Clone, Deserialize)]
@@ -141,9 +167,36 @@ impl IdentityConfig {
         })
     }
 
+    /// Time between hygiene audits; `None` when `audit_interval_secs = 0`.
+    pub fn audit_interval(&self) -> Option<std::time::Duration> {
+        match self
+            .audit_interval_secs
+            .unwrap_or(DEFAULT_AUDIT_INTERVAL_SECS)
+        {
+            0 => None,
+            s => Some(std::time::Duration::from_secs(s)),
+        }
+    }
+
     /// Checks the settings that do not need the file system.
     pub fn validate(&self) -> Result<(), IdentityConfigError> {
         let invalid = |m: &str| Err(IdentityConfigError::Invalid(m.to_owned()));
+        if self.audit_interval_secs.is_some_and(|s| s != 0 && s < 60) {
+            return invalid("audit_interval_secs must be 0 (off) or at least 60");
+        }
+        if self
+            .audit_max_resources
+            .is_some_and(|n| n == 0 || n > 100_000)
+        {
+            return invalid("audit_max_resources must be between 1 and 100000");
+        }
+        let days = [
+            self.audit_expiry_warning_days,
+            self.audit_ca_expiry_warning_days,
+        ];
+        if days.iter().flatten().any(|d| *d > 3650) {
+            return invalid("audit warning periods must be at most 3650 days");
+        }
         if self.est_server_cert.is_some() != self.est_server_key.is_some() {
             return invalid("set both est_server_cert and est_server_key, or neither");
         }
@@ -234,6 +287,30 @@ mod tests {
         assert!(c.identity.expect("identity").validate().is_err());
         let c = parse("version = 1\n[identity]\ncrl_reload_command = []\n").expect("parse");
         assert!(c.identity.expect("identity").validate().is_err());
+        let c = parse("version = 1\n[identity]\naudit_interval_secs = 5\n").expect("parse");
+        assert!(c.identity.expect("identity").validate().is_err());
+        let c = parse("version = 1\n[identity]\naudit_max_resources = 0\n").expect("parse");
+        assert!(c.identity.expect("identity").validate().is_err());
+    }
+
+    #[test]
+    fn audit_settings() {
+        let c = parse("version = 1\n[identity]\n").expect("parse");
+        let id = c.identity.expect("identity");
+        assert_eq!(
+            id.audit_interval(),
+            Some(std::time::Duration::from_secs(DEFAULT_AUDIT_INTERVAL_SECS))
+        );
+        let c = parse(
+            "version = 1\n[identity]\naudit_interval_secs = 0\naudit_expiry_warning_days = 14\n\
+             audit_disabled_checks = [\"sim_without_imei_lock\"]\n",
+        )
+        .expect("parse");
+        let id = c.identity.expect("identity");
+        id.validate().expect("valid");
+        assert_eq!(id.audit_interval(), None);
+        assert_eq!(id.audit_expiry_warning_days, Some(14));
+        assert_eq!(id.audit_disabled_checks, vec!["sim_without_imei_lock"]);
     }
 
     #[cfg(unix)]

@@ -8,9 +8,13 @@
 //! inserted or reordered line and names the first bad one. Removing lines at the end leaves a
 //! valid shorter chain: compare [`Head`]s recorded elsewhere (the SIEM, an incident) with
 //! [`verify_against`] to catch that.
+//!
+//! Several processes may append to one log (the server, and CLI commands run beside it): each
+//! append holds an exclusive advisory lock on the file and first takes in, verifying them, the
+//! entries others appended since, so the chain never forks.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +136,8 @@ pub struct AuditLog {
     path: PathBuf,
     file: File,
     head: Head,
+    /// Bytes of the file the head covers.
+    len: u64,
 }
 
 impl AuditLog {
@@ -147,10 +153,23 @@ impl AuditLog {
         if created {
             sync_parent(&path)?;
         }
-        let head = verify_reader(BufReader::new(File::open(&path)?)).inspect_err(|_| {
-            count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
-        })?;
-        Ok(Self { path, file, head })
+        file.lock()?;
+        let opened = (|| {
+            let mut reader = BufReader::new(File::open(&path)?);
+            let head = verify_reader(&mut reader).inspect_err(|_| {
+                count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
+            })?;
+            let len = reader.stream_position()?;
+            Ok::<_, AuditError>((head, len))
+        })();
+        file.unlock()?;
+        let (head, len) = opened?;
+        Ok(Self {
+            path,
+            file,
+            head,
+            len,
+        })
     }
 
     /// The path.
@@ -174,6 +193,62 @@ impl AuditLog {
         record: &T,
         at: OffsetDateTime,
     ) -> Result<Head, AuditError> {
+        self.file.lock()?;
+        let appended = self.append_locked(record, at);
+        let unlocked = self.file.unlock();
+        let head = appended?;
+        unlocked?;
+        Ok(head)
+    }
+
+    /// Takes in what other writers appended since this handle last wrote or read, verifying it
+    /// chains on; a log that shrank or does not chain is damaged.
+    fn catch_up(&mut self) -> Result<(), AuditError> {
+        let len = self.file.metadata()?.len();
+        if len == self.len {
+            return Ok(());
+        }
+        let damaged = |e: VerifyError| {
+            count(telemetry::AUDIT_VERIFY_FAILURES_TOTAL, &[]);
+            AuditError::Damaged(e)
+        };
+        if len < self.len {
+            return Err(damaged(VerifyError::Truncated {
+                expected: self.head.seq,
+                found: 0,
+            }));
+        }
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(self.len))?;
+        let mut reader = BufReader::new(file.take(len - self.len));
+        let mut buf = Vec::new();
+        let mut head = self.head.clone();
+        loop {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let line = head.seq + 1;
+            let text = buf
+                .strip_suffix(b"\n")
+                .ok_or(VerifyError::Incomplete { line })
+                .map_err(damaged)?;
+            let text =
+                std::str::from_utf8(text).map_err(|_| damaged(VerifyError::Malformed { line }))?;
+            head = check_line(text, line, &head).map_err(damaged)?;
+        }
+        self.head = head;
+        self.len = len;
+        Ok(())
+    }
+
+    fn append_locked<T: Serialize>(
+        &mut self,
+        record: &T,
+        at: OffsetDateTime,
+    ) -> Result<Head, AuditError> {
+        self.catch_up()?;
         let seq = self.head.seq + 1;
         let time = at.format(&Rfc3339).map_err(std::io::Error::other)?;
         let record = serde_json::to_string(record)?;
@@ -186,6 +261,7 @@ impl AuditLog {
         self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;
         count(telemetry::AUDIT_APPENDS_TOTAL, &[]);
+        self.len += line.len() as u64;
         self.head = Head { seq, hash };
         Ok(self.head.clone())
     }
@@ -370,6 +446,50 @@ mod tests {
         assert!(AuditLog::open(&path).is_ok());
         std::fs::write(&path, format!("{}\n", deleted.join("\n"))).unwrap();
         assert!(matches!(AuditLog::open(&path), Err(AuditError::Damaged(_))));
+    }
+
+    #[test]
+    fn two_writers_on_one_file_keep_one_chain() {
+        let (_dir, path, _lines) = write_log(2);
+        let mut a = AuditLog::open(&path).unwrap();
+        let mut b = AuditLog::open(&path).unwrap();
+        for i in 0..5 {
+            a.append(&serde_json::json!({"from": "a", "i": i})).unwrap();
+            b.append(&serde_json::json!({"from": "b", "i": i})).unwrap();
+        }
+        let head = verify(&path).unwrap();
+        assert_eq!(head.seq, 12);
+        assert_eq!(b.head(), &head);
+        // Threads appending at once, each through its own handle, as processes would.
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut log = AuditLog::open(&path).unwrap();
+                    for i in 0..25 {
+                        log.append(&serde_json::json!({"t": t, "i": i})).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(verify(&path).unwrap().seq, 112);
+        assert_eq!(a.append(&"last").unwrap().seq, 113);
+    }
+
+    #[test]
+    fn a_writer_refuses_a_log_damaged_behind_its_back() {
+        let (_dir, path, lines) = write_log(3);
+        let mut log = AuditLog::open(&path).unwrap();
+        let mut other = AuditLog::open(&path).unwrap();
+        other.append(&"four").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("four", "f0ur")).unwrap();
+        assert!(matches!(log.append(&"five"), Err(AuditError::Damaged(_))));
+        std::fs::write(&path, format!("{}\n", lines[..2].join("\n"))).unwrap();
+        assert!(matches!(other.append(&"five"), Err(AuditError::Damaged(_))));
     }
 
     proptest! {

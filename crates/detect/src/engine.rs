@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, FindingEvent};
 use crate::intel::{ContextProvider, ThreatIntel};
+use crate::rules::RuleConfig;
 use crate::shard::{DeviceState, Key, KeyRef, Pending, Shard, ShardStats};
 use crate::{ConfigError, DetectConfig};
 
@@ -97,6 +98,10 @@ pub struct ShardSnapshot {
     stats: ShardStats,
     rules: crate::rules::RuleState,
     imei_index: std::collections::BTreeMap<u64, Vec<u64>>,
+    /// The rules `rules` was kept for, so a restart with other rules moves it to theirs
+    /// (absent in snapshots written before rules could change while running).
+    #[serde(default)]
+    rule_set: Option<RuleConfig>,
 }
 
 impl std::fmt::Debug for ShardSnapshot {
@@ -214,6 +219,7 @@ impl Shard {
             stats: self.stats,
             rules: self.rules.clone(),
             imei_index: self.imei_index.clone(),
+            rule_set: Some((*self.rule_set).clone()),
         }
     }
 
@@ -253,6 +259,11 @@ impl Shard {
         s.stats = snap.stats;
         s.rules = snap.rules;
         s.imei_index = snap.imei_index;
+        if let Some(saved) = snap.rule_set
+            && saved != *s.rule_set
+        {
+            s.adopt_rules(&saved);
+        }
         Ok(s)
     }
 }
@@ -311,6 +322,22 @@ impl Engine {
         if let Some(s) = self.shards.get_mut(i) {
             s.process(obs, out);
         }
+    }
+
+    /// Replaces the rules of every shard (validated first; on error nothing changes). The
+    /// state of unchanged rules carries over; the active alarms of deleted or redefined rules
+    /// are cleared into `out`.
+    pub fn set_rules(
+        &mut self,
+        rules: RuleConfig,
+        out: &mut Vec<FindingEvent>,
+    ) -> Result<(), ConfigError> {
+        rules.validate()?;
+        let rules = Arc::new(rules);
+        for s in &mut self.shards {
+            s.set_rules(Arc::clone(&rules), out);
+        }
+        Ok(())
     }
 
     /// End of input on every shard.

@@ -216,9 +216,10 @@ pub fn evaluate(
     let (mut in_time, mut infected, mut clean_flagged) = (0, 0, 0);
     for (name, d) in devs {
         let fs = by_device.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        // Hygiene findings judge configuration, not traffic: they neither detect nor flag.
         let bar: Vec<&&Finding> = fs
             .iter()
-            .filter(|f| f.severity >= cfg.min_severity)
+            .filter(|f| f.severity >= cfg.min_severity && f.kind.category() != Category::Hygiene)
             .collect();
         let mut found: Vec<Category> = Vec::new();
         for f in &bar {
@@ -271,5 +272,72 @@ pub fn evaluate(
         infected,
         clean_flagged,
         missing_verdicts: missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_bus::Subject;
+    use rampart_core::{DeviceId, TenantId, Timestamp};
+
+    use super::*;
+    use crate::finding::{AlarmState, FindingKind, Threshold};
+
+    fn finding(kind: FindingKind, device: &str) -> Finding {
+        Finding {
+            id: format!("{}-{device}", kind.as_str()),
+            kind,
+            severity: Severity::High,
+            subject: Subject {
+                tenant: Some(TenantId::parse("acme").unwrap()),
+                device_id: Some(DeviceId::parse(device).unwrap()),
+                host: None,
+            },
+            first_seen: Timestamp(0),
+            last_seen: Timestamp(0),
+            raised_at: Timestamp(0),
+            summary: String::new(),
+            evidence: Vec::new(),
+            evidence_count: 1,
+            threshold: Threshold {
+                metric: "m".into(),
+                limit: 0.0,
+                observed: 1.0,
+                basis: "fixed".into(),
+            },
+            pattern: None,
+            rule: None,
+            state: AlarmState::Active,
+            cleared_at: None,
+        }
+    }
+
+    /// A hygiene finding about a clean device is no false positive, and one about an infected
+    /// device detects nothing.
+    #[test]
+    fn hygiene_findings_do_not_count() {
+        let labels = vec![
+            LabelledFlow {
+                uid: "a".into(),
+                device: "acme/clean".into(),
+                start: 0,
+                malicious: None,
+            },
+            LabelledFlow {
+                uid: "b".into(),
+                device: "acme/bot".into(),
+                start: 0,
+                malicious: Some("C&C".into()),
+            },
+        ];
+        let findings = vec![
+            finding(FindingKind::SharedKey, "clean"),
+            finding(FindingKind::WeakKey, "bot"),
+        ];
+        let r = evaluate(&EvalConfig::default(), &labels, &[], &findings);
+        assert_eq!(r.clean_flagged, 0);
+        assert_eq!((r.devices.fp, r.devices.tn), (0, 1));
+        assert_eq!((r.devices.tp, r.devices.fn_), (0, 1));
+        assert_eq!(FindingKind::SharedKey.category(), Category::Hygiene);
     }
 }

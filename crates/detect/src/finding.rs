@@ -86,6 +86,22 @@ pub enum FindingKind {
     EngineAlert,
     /// A declarative behaviour rule fired.
     Rule,
+    /// A device certificate expires soon, or its newest certificate has expired.
+    CertificateExpiring,
+    /// A revoked certificate is still presented to Rampart's endpoints.
+    RevokedCertificateInUse,
+    /// One public key is certified for several devices.
+    SharedKey,
+    /// One certificate is used from several addresses at once.
+    SharedCertificate,
+    /// An active device has no valid (unrevoked, unexpired) certificate.
+    DeviceWithoutIdentity,
+    /// A certified key is below the key policy (type or size).
+    WeakKey,
+    /// A SIM whose IMEI policy accepts any equipment.
+    SimWithoutImeiLock,
+    /// A root or issuing CA certificate expires soon.
+    CaExpiring,
 }
 
 /// Families of kinds, the granularity labelled data is scored at.
@@ -112,6 +128,8 @@ pub enum Category {
     Alert,
     /// Declarative rules.
     Rule,
+    /// Identity hygiene: configuration audit results, not behaviour (never a flow verdict).
+    Hygiene,
 }
 
 impl FindingKind {
@@ -131,6 +149,14 @@ impl FindingKind {
             K::UnexpectedTraffic => Category::Policy,
             K::EngineAlert => Category::Alert,
             K::Rule => Category::Rule,
+            K::CertificateExpiring
+            | K::RevokedCertificateInUse
+            | K::SharedKey
+            | K::SharedCertificate
+            | K::DeviceWithoutIdentity
+            | K::WeakKey
+            | K::SimWithoutImeiLock
+            | K::CaExpiring => Category::Hygiene,
         }
     }
 
@@ -159,6 +185,14 @@ impl FindingKind {
             K::UnexpectedTraffic => "unexpected_traffic",
             K::EngineAlert => "engine_alert",
             K::Rule => "rule",
+            K::CertificateExpiring => "certificate_expiring",
+            K::RevokedCertificateInUse => "revoked_certificate_in_use",
+            K::SharedKey => "shared_key",
+            K::SharedCertificate => "shared_certificate",
+            K::DeviceWithoutIdentity => "device_without_identity",
+            K::WeakKey => "weak_key",
+            K::SimWithoutImeiLock => "sim_without_imei_lock",
+            K::CaExpiring => "ca_expiring",
         }
     }
 }

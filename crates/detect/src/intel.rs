@@ -1,6 +1,6 @@
 //! The seams to the rest of Rampart that detection reads from but does not own: threat
 //! intelligence (implemented over the intel crate's feed set) and the registry's view of a
-//! device (its profile and SIM policy).
+//! device (its profile, SIM policy, groups and tags).
 
 use std::net::IpAddr;
 
@@ -53,6 +53,10 @@ pub struct DeviceContext {
     pub profile: Option<String>,
     /// The SIM bound to the device, with its IMEI policy.
     pub sim: Option<Sim>,
+    /// The groups it belongs to (suppression windows select by them).
+    pub groups: Vec<String>,
+    /// Its tags (suppression windows select by them).
+    pub tags: Vec<String>,
 }
 
 /// Looks up a subject's registry context. Asked when a subject is first seen and on every

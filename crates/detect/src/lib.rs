@@ -12,7 +12,9 @@
 //! * Detectors, each with a config section of documented, safe defaults: scanning, command
 //!   and control (failed-attempt retries, IRC, beaconing), threat intelligence (through the
 //!   [`ThreatIntel`] trait), DDoS participation, engine alerts, SIM/IMEI binding, location,
-//!   data use, sessions, expected behaviour (allow-lists and MUD), and declarative rules.
+//!   data use, sessions, expected behaviour (allow-lists and MUD), and declarative rules
+//!   (which can change while running: [`Shard::set_rules`]).
+//! * [`SuppressionSet`]: operators' windows muting findings on their way to response.
 //! * [`Analyzer`]: offline wrapper giving every flow a [`FlowVerdict`]; [`eval`] scores
 //!   verdicts and findings against labelled flows.
 //!
@@ -34,6 +36,7 @@ mod rules;
 mod scan;
 mod shard;
 mod subject_serde;
+mod suppress;
 mod usage;
 mod verdict;
 
@@ -49,9 +52,15 @@ pub use identity::{BindingConfig, Geofence, LocationConfig, Zone};
 pub use intel::{ContextProvider, DeviceContext, IntelHit, NoContext, NoIntel, ThreatIntel};
 pub use net::HomeNets;
 pub use policy::{Allow, MudError, PolicyConfig, ProfilePolicy, parse_mud};
-pub use rules::{Comparison, Limit, Metric, Rule, RuleConfig, Statistic};
+pub use rules::{
+    Comparison, Limit, MAX_DATAPOINTS, MAX_DURATION_S, MAX_NAME_BYTES, MAX_RULES, MAX_SUPPRESS_S,
+    Metric, Rule, RuleConfig, RuleProblem, Statistic,
+};
 pub use scan::ScanConfig;
 pub use shard::{Shard, ShardStats};
+pub use suppress::{
+    MAX_REASON_CHARS, MAX_WINDOW_MS, Selector, Suppression, SuppressionRequest, SuppressionSet,
+};
 pub use usage::{Cap, SessionConfig, UsageConfig};
 pub use verdict::{Analyzer, FlowVerdict, Report, Verdict, VerdictConfig, VerdictTracker};
 

@@ -1,8 +1,8 @@
 //! Declarative behaviour rules, in the spirit of AWS IoT Device Defender: a metric of the
 //! device's own reports, a comparison, a fixed threshold or a statistical one (a percentile of
-//! the profile's population, from a bounded log-bucket histogram), datapoints to alarm and to
-//! clear, and a suppression window after a clear. One active alarm per device and rule:
-//! repeats update it.
+//! the profile's population, from a bounded log-bucket histogram), optionally a duration the
+//! metric is summed over, datapoints to alarm and to clear, and a quiet period after a clear.
+//! One active alarm per device and rule: repeats update it.
 //!
 //! ```toml
 //! [[rules.rules]]
@@ -11,20 +11,38 @@
 //! metric = "bytes_out"
 //! comparison = "gt"
 //! threshold = { statistic = "p99" }
+//! duration_s = 300
 //! datapoints_to_alarm = 2
 //! datapoints_to_clear = 3
 //! severity = "medium"
 //! ```
+//!
+//! The same schema arrives as JSON through the API ([`Rule::from_json`]); either way a rule
+//! is checked whole and every problem is named by its field path ([`RuleProblem`]).
 
-use std::collections::{BTreeMap, HashSet};
+mod state;
 
-use rampart_core::{DeviceMetrics, Timestamp};
+use std::collections::HashSet;
+use std::fmt;
+
+use rampart_core::DeviceMetrics;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use state::{RuleOutcome, RuleState};
+
 use crate::ConfigError;
-use crate::finding::{Evidence, FindingKind, Severity};
-use crate::net::Trigger;
-use crate::shard::Key;
+use crate::finding::Severity;
+
+/// Longest duration a rule may sum over, seconds (one day).
+pub const MAX_DURATION_S: u32 = 86_400;
+/// Longest quiet period after a clear, seconds (30 days).
+pub const MAX_SUPPRESS_S: u32 = 30 * 86_400;
+/// Most datapoints to alarm or to clear.
+pub const MAX_DATAPOINTS: u32 = 10_000;
+/// Longest rule name, bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// Most rules in a set (positions are 16-bit in the per-device state).
+pub const MAX_RULES: usize = u16::MAX as usize - 1;
 
 /// What a rule measures, per device report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +67,15 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Whether reports carry an amount per interval (which a duration can sum), rather than
+    /// a level at the time of the report.
+    pub fn is_counter(self) -> bool {
+        matches!(
+            self,
+            Self::BytesOut | Self::BytesIn | Self::PacketsOut | Self::PacketsIn
+        )
+    }
+
     fn of(self, m: &DeviceMetrics) -> Option<f64> {
         let v = match self {
             Self::BytesOut => m.bytes_out? as f64,
@@ -157,6 +184,10 @@ pub struct Rule {
     pub comparison: Comparison,
     /// Against what.
     pub threshold: Limit,
+    /// Counter metrics only: the value judged is the sum of the device's reports of the last
+    /// this many seconds (event time), not the one report; 0: each report alone.
+    #[serde(default)]
+    pub duration_s: u32,
     /// Consecutive breaching reports that raise the alarm.
     #[serde(default = "one")]
     pub datapoints_to_alarm: u32,
@@ -178,6 +209,185 @@ fn min_samples() -> u32 {
     100
 }
 
+/// What is wrong with a rule: the field's path (`threshold.value`, `rules.rules[2].name`) and
+/// why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    /// Dotted path of the field.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl RuleProblem {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl From<RuleProblem> for ConfigError {
+    fn from(p: RuleProblem) -> Self {
+        Self::invalid(p.field, p.reason)
+    }
+}
+
+impl Rule {
+    /// A rule from its JSON form (the TOML schema, as JSON), checked whole: every problem,
+    /// each with its field path. A value of the wrong type or an unknown key is the only
+    /// problem reported (nothing after it can be read).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<RuleProblem>> {
+        if !value.is_object() {
+            return Err(vec![RuleProblem::new("rule", "must be an object")]);
+        }
+        let rule: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "rule".to_owned() } else { path };
+            vec![RuleProblem::new(field, e.into_inner().to_string())]
+        })?;
+        let problems = rule.problems();
+        if problems.is_empty() {
+            Ok(rule)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Rules from a file: JSON (one object, or an array of them) or TOML (one rule as
+    /// top-level keys, or several as `[[rules]]` tables). Every rule is checked whole; the
+    /// fields of problems are prefixed with the rule's position when there are several.
+    pub fn parse_many(text: &str) -> Result<Vec<Self>, Vec<RuleProblem>> {
+        let trimmed = text.trim_start();
+        // `[` opens a JSON array or a TOML table header: JSON first, then TOML.
+        let json = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => Some(Ok(v)),
+                Err(e) if trimmed.starts_with('{') => Some(Err(e)),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let (values, many) = match json {
+            Some(Ok(serde_json::Value::Array(items))) => (items, true),
+            Some(Ok(one)) => (vec![one], false),
+            Some(Err(e)) => return Err(vec![RuleProblem::new("json", e.to_string())]),
+            None => {
+                let t: toml::Table = toml::from_str(text).map_err(|e| {
+                    vec![RuleProblem::new(
+                        "toml",
+                        e.to_string().trim_end().replace('\n', " "),
+                    )]
+                })?;
+                match t.get("rules") {
+                    Some(toml::Value::Array(items)) if t.len() == 1 => (
+                        items
+                            .iter()
+                            .map(|i| serde_json::to_value(i).unwrap_or_default())
+                            .collect(),
+                        true,
+                    ),
+                    _ => (vec![serde_json::to_value(t).unwrap_or_default()], false),
+                }
+            }
+        };
+        if values.is_empty() {
+            return Err(vec![RuleProblem::new("rules", "no rule in the file")]);
+        }
+        let mut rules: Vec<Self> = Vec::new();
+        let mut problems = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let at = |field: &str| {
+                if many {
+                    format!("rules[{i}].{field}")
+                } else {
+                    field.to_owned()
+                }
+            };
+            match Self::from_json(v) {
+                Ok(r) if rules.iter().any(|x| x.name == r.name) => problems.push(RuleProblem::new(
+                    at("name"),
+                    format!("must be unique: {:?} is used twice", r.name),
+                )),
+                Ok(r) => rules.push(r),
+                Err(ps) => problems.extend(
+                    ps.into_iter()
+                        .map(|p| RuleProblem::new(at(&p.field), p.reason)),
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(rules)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Every rule this rule breaks, fields named relative to the rule.
+    pub fn problems(&self) -> Vec<RuleProblem> {
+        let mut out = Vec::new();
+        let mut bad = |field: &str, reason: &str| out.push(RuleProblem::new(field, reason));
+        let name = self.name.trim();
+        if name.is_empty() {
+            bad("name", "must not be empty");
+        } else if self.name.len() > MAX_NAME_BYTES {
+            bad("name", "must be at most 128 bytes");
+        } else if self.name.chars().any(char::is_control) || name != self.name {
+            bad(
+                "name",
+                "must not contain control characters or surrounding spaces",
+            );
+        }
+        for (i, p) in self.profiles.iter().enumerate() {
+            if p.trim().is_empty() {
+                bad(&format!("profiles[{i}]"), "must not be empty");
+            }
+        }
+        if let Limit::Value { value } = self.threshold
+            && !value.is_finite()
+        {
+            bad("threshold.value", "must be finite");
+        }
+        if self.duration_s > MAX_DURATION_S {
+            bad("duration_s", "must be at most 86400 (one day)");
+        } else if self.duration_s > 0 && !self.metric.is_counter() {
+            bad(
+                "duration_s",
+                "applies to counter metrics only (bytes_out, bytes_in, packets_out, packets_in)",
+            );
+        }
+        for (field, v) in [
+            ("datapoints_to_alarm", self.datapoints_to_alarm),
+            ("datapoints_to_clear", self.datapoints_to_clear),
+        ] {
+            if v == 0 || v > MAX_DATAPOINTS {
+                bad(field, "datapoints to alarm and to clear must be 1 to 10000");
+            }
+        }
+        if self.suppress_s > MAX_SUPPRESS_S {
+            bad("suppress_s", "must be at most 2592000 (30 days)");
+        }
+        out
+    }
+
+    /// The first problem, as a configuration error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(p) => Err(p.into()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// All rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -187,179 +397,39 @@ pub struct RuleConfig {
 }
 
 impl RuleConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Every problem of every rule, and names used twice; fields named from the
+    /// configuration's root (`rules.rules[i].field`).
+    pub fn problems(&self) -> Vec<RuleProblem> {
+        let mut out = Vec::new();
         let mut names = HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
-            let field = |f: &str| format!("rules.rules[{i}].{f}");
-            if r.name.trim().is_empty() || !names.insert(r.name.as_str()) {
-                return Err(ConfigError::invalid(
-                    field("name"),
-                    "must be unique and non-empty",
+            for p in r.problems() {
+                out.push(RuleProblem::new(
+                    format!("rules.rules[{i}].{}", p.field),
+                    p.reason,
                 ));
             }
-            if r.datapoints_to_alarm == 0 || r.datapoints_to_clear == 0 {
-                return Err(ConfigError::invalid(
-                    field("datapoints_to_alarm"),
-                    "datapoints to alarm and to clear must be at least 1",
+            if !names.insert(r.name.as_str()) {
+                out.push(RuleProblem::new(
+                    format!("rules.rules[{i}].name"),
+                    format!("must be unique: {:?} is used twice", r.name),
                 ));
             }
-            if let Limit::Value { value } = r.threshold
-                && !value.is_finite()
-            {
-                return Err(ConfigError::invalid(field("threshold"), "must be finite"));
-            }
         }
-        if self.rules.len() > usize::from(u16::MAX) {
-            return Err(ConfigError::invalid("rules.rules", "too many rules"));
+        if self.rules.len() > MAX_RULES {
+            out.push(RuleProblem::new("rules.rules", "too many rules"));
         }
-        Ok(())
+        out
+    }
+
+    /// The first problem, as a configuration error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(p) => Err(p.into()),
+            None => Ok(()),
+        }
     }
 }
 
-/// A bounded quantile sketch: counts in logarithmic buckets (10% wide), so any percentile is
-/// known to within 10% whatever the population, in at most a few hundred counters.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Sketch {
-    zero: u64,
-    buckets: BTreeMap<i16, u64>,
-    n: u64,
-}
-
-impl Sketch {
-    const GAMMA: f64 = 1.1;
-
-    pub(crate) fn add(&mut self, v: f64) {
-        self.n += 1;
-        if v <= 0.0 || !v.is_finite() {
-            self.zero += 1;
-            return;
-        }
-        let i = (v.ln() / Self::GAMMA.ln()).ceil().clamp(-2000.0, 2000.0) as i16;
-        *self.buckets.entry(i).or_default() += 1;
-    }
-
-    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
-        if self.n == 0 {
-            return None;
-        }
-        let rank = (q * (self.n - 1) as f64).floor() as u64;
-        if rank < self.zero {
-            return Some(0.0);
-        }
-        let mut seen = self.zero;
-        for (&i, &c) in &self.buckets {
-            seen += c;
-            if seen > rank {
-                return Some(Self::GAMMA.powi(i32::from(i)));
-            }
-        }
-        None
-    }
-}
-
-/// Alarm state of one device for one rule.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct RuleDevice {
-    breaching: u32,
-    normal: u32,
-    active: bool,
-    suppressed_until: i64,
-}
-
-/// Rule state of a shard: per device and rule, and the population sketches per profile.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct RuleState {
-    devices: BTreeMap<(Key, u16), RuleDevice>,
-    sketches: BTreeMap<(String, u16), Sketch>,
-}
-
-/// What evaluating a report decided.
-pub(crate) enum RuleOutcome {
-    Alarm(Trigger),
-    Clear(String),
-}
-
-impl RuleState {
-    pub(crate) fn on_metrics(
-        &mut self,
-        cfg: &RuleConfig,
-        key: &Key,
-        profile: Option<&str>,
-        m: &DeviceMetrics,
-        out: &mut Vec<RuleOutcome>,
-    ) {
-        let at = m.time.0;
-        for (i, rule) in cfg.rules.iter().enumerate() {
-            let applies = rule.profiles.is_empty()
-                || profile.is_some_and(|p| rule.profiles.iter().any(|x| x == p));
-            let (Some(v), true) = (rule.metric.of(m), applies) else {
-                continue;
-            };
-            let idx = u16::try_from(i).unwrap_or(u16::MAX);
-            let sketch = self
-                .sketches
-                .entry((profile.unwrap_or_default().to_owned(), idx))
-                .or_default();
-            let (limit, basis) = match rule.threshold {
-                Limit::Value { value } => (Some(value), "fixed".to_owned()),
-                Limit::Statistic { statistic } => (
-                    (sketch.n >= u64::from(rule.min_samples))
-                        .then(|| sketch.quantile(statistic.q()))
-                        .flatten(),
-                    format!("profile_{statistic:?}").to_lowercase(),
-                ),
-            };
-            // The population learns from every report, after it was judged.
-            sketch.add(v);
-            let Some(limit) = limit else { continue };
-            let breach = match rule.comparison {
-                Comparison::Gt => v > limit,
-                Comparison::Ge => v >= limit,
-                Comparison::Lt => v < limit,
-                Comparison::Le => v <= limit,
-            };
-            let st = self.devices.entry((key.clone(), idx)).or_default();
-            if breach {
-                st.breaching += 1;
-                st.normal = 0;
-            } else {
-                st.normal += 1;
-                st.breaching = 0;
-            }
-            if st.active && st.normal >= rule.datapoints_to_clear {
-                st.active = false;
-                st.suppressed_until = at + i64::from(rule.suppress_s) * 1000;
-                out.push(RuleOutcome::Clear(rule.name.clone()));
-            } else if breach
-                && (st.active
-                    || (st.breaching >= rule.datapoints_to_alarm && at >= st.suppressed_until))
-            {
-                st.active = true;
-                out.push(RuleOutcome::Alarm(Trigger {
-                    kind: FindingKind::Rule,
-                    severity: rule.severity,
-                    pattern: None,
-                    summary: format!(
-                        "rule {}: {:?} = {v} is {:?} {limit} ({basis}) for {} reports",
-                        rule.name, rule.metric, rule.comparison, st.breaching
-                    )
-                    .to_lowercase(),
-                    evidence: vec![Evidence::Metric {
-                        time: Timestamp(at),
-                        name: format!("{:?}", rule.metric).to_lowercase(),
-                        value: v,
-                    }],
-                    count: 1,
-                    first_seen: at,
-                    threshold: Trigger::threshold(
-                        &format!("{:?}", rule.metric).to_lowercase(),
-                        limit,
-                        v,
-                        &basis,
-                    ),
-                    rule: Some(rule.name.clone()),
-                }));
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

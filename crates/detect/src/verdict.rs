@@ -168,7 +168,10 @@ impl VerdictTracker {
     }
 
     fn raised(&mut self, f: &Finding) {
-        if f.severity < self.cfg.min_severity {
+        // Hygiene findings are about configuration: they convict no flow.
+        if f.severity < self.cfg.min_severity
+            || f.kind.category() == crate::finding::Category::Hygiene
+        {
             return;
         }
         let key = Key::of(&f.subject);

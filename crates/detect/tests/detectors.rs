@@ -425,6 +425,7 @@ impl ContextProvider for Registry {
         Some(DeviceContext {
             profile: self.1.clone(),
             sim: self.0.clone(),
+            ..DeviceContext::default()
         })
     }
 }

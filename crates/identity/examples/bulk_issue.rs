@@ -1,5 +1,11 @@
-//! Bulk issuance throughput: signs a directory of P-256 CSRs with `bulk::issue_dir` and, as the
-//! peer, with `openssl ca -batch -infiles` on the same issuing key, certificate and CSRs.
+//! Bulk issuance throughput: signs a directory of P-256 CSRs with `bulk::issue_dir_threads`
+//! (one signing thread, then one per core) and, as the peer, with `openssl ca -batch
+//! -infiles` on the same issuing key, certificate and CSRs. Also `Authority::issue` one
+//! certificate at a time (the EST path: one index sync each).
+//!
+//! Every phase reports wall-clock certificates/s and the CPU time it used (user + system,
+//! this process's for ours, the child's for openssl), so a figure per core does not depend on
+//! what else the machine runs. Files go under `$TMPDIR` (default /tmp).
 //!
 //! `cargo run --release -p rampart-identity --example bulk_issue -- [count] [rounds]`
 
@@ -11,9 +17,25 @@ use rampart_core::TenantId;
 use rampart_identity::{Authority, AuthorityConfig, Ca, InitOptions, bulk};
 use rcgen::{CertificateParams, DnType, KeyPair};
 
-fn median(v: &mut [f64]) -> f64 {
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// CPU seconds (user + system) of this process and of its waited-for children, from
+/// /proc/self/stat (clock ticks of 1/100 s).
+fn cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let tick = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    // utime, stime, cutime, cstime are fields 14-17 of the line, 12-15 after the name.
+    (tick(11) + tick(12), tick(13) + tick(14))
 }
 
 fn make_csrs(dir: &Path, n: usize) -> Vec<String> {
@@ -32,7 +54,8 @@ fn make_csrs(dir: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn openssl_round(ca_dir: &Path, work: &Path, csrs: &[String]) -> f64 {
+/// Wall seconds and the child's CPU seconds of one `openssl ca` run.
+fn openssl_round(ca_dir: &Path, work: &Path, csrs: &[String]) -> (f64, f64) {
     let db = work.join("ossl");
     std::fs::remove_dir_all(&db).ok();
     std::fs::create_dir_all(db.join("out")).expect("openssl dir");
@@ -51,6 +74,7 @@ fn openssl_round(ca_dir: &Path, work: &Path, csrs: &[String]) -> f64 {
         key = ca_dir.join("issuing/issuing-1.key.pem").display(),
     );
     std::fs::write(db.join("ca.cnf"), cnf).expect("cnf");
+    let (_, child0) = cpu();
     let start = Instant::now();
     let out = Command::new("openssl")
         .args(["ca", "-batch", "-notext", "-config"])
@@ -67,33 +91,55 @@ fn openssl_round(ca_dir: &Path, work: &Path, csrs: &[String]) -> f64 {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    secs
+    (secs, cpu().1 - child0)
+}
+
+/// One `issue_dir_threads` run on a fresh CA: (certificates/s, CPU seconds).
+fn bulk_round(tmp: &Path, name: &str, csr_dir: &Path, n: usize, threads: usize) -> (f64, f64) {
+    let ca_dir = tmp.join(format!("ca-{name}"));
+    Ca::init(&ca_dir, &InitOptions::default()).expect("init");
+    let auth = Authority::open(&ca_dir, None, AuthorityConfig::default()).expect("open");
+    let tenant = TenantId::parse("bench").expect("tenant");
+    let (cpu0, _) = cpu();
+    let report = bulk::issue_dir_threads(
+        &auth,
+        &tenant,
+        "device",
+        csr_dir,
+        &tmp.join(format!("out-{name}")),
+        threads,
+    )
+    .expect("bulk");
+    let used = cpu().0 - cpu0;
+    assert_eq!(report.issued, n, "failures: {:?}", report.failed.first());
+    (n as f64 / report.elapsed.as_secs_f64(), used)
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let cores = rampart_identity::default_threads();
     let tmp = tempfile::tempdir().expect("tempdir");
     let csr_dir = tmp.path().join("csrs");
     let csrs = make_csrs(&csr_dir, n);
     let tenant = TenantId::parse("bench").expect("tenant");
-    let (mut ours, mut peer, mut single) = (Vec::new(), Vec::new(), Vec::new());
+    let mut one = (Vec::new(), Vec::new());
+    let mut all = (Vec::new(), Vec::new());
+    let mut peer = (Vec::new(), Vec::new());
+    let mut single = (Vec::new(), Vec::new());
+    let per_cpu = |cpu: f64, count: usize| count as f64 / cpu.max(1e-9);
     for r in 0..rounds {
-        let ca_dir = tmp.path().join(format!("ca-{r}"));
-        Ca::init(&ca_dir, &InitOptions::default()).expect("init");
-        let auth = Authority::open(&ca_dir, None, AuthorityConfig::default()).expect("open");
-        let report = bulk::issue_dir(
-            &auth,
-            &tenant,
-            "device",
-            &csr_dir,
-            &tmp.path().join(format!("out-{r}")),
-        )
-        .expect("bulk");
-        assert_eq!(report.issued, n, "failures: {:?}", report.failed.first());
-        ours.push(n as f64 / report.elapsed.as_secs_f64());
-        peer.push(n as f64 / openssl_round(&ca_dir, tmp.path(), &csrs));
+        let (rate, used) = bulk_round(tmp.path(), &format!("{r}-1"), &csr_dir, n, 1);
+        one.0.push(rate);
+        one.1.push(per_cpu(used, n));
+        let (rate, used) = bulk_round(tmp.path(), &format!("{r}-all"), &csr_dir, n, cores);
+        all.0.push(rate);
+        all.1.push(per_cpu(used, n));
+        let ca_dir = tmp.path().join(format!("ca-{r}-1"));
+        let (secs, used) = openssl_round(&ca_dir, tmp.path(), &csrs);
+        peer.0.push(n as f64 / secs);
+        peer.1.push(per_cpu(used, n));
         // One certificate per call, one index fsync each (the EST path).
         let m = n.min(500);
         let ders: Vec<Vec<u8>> = csrs
@@ -107,21 +153,35 @@ fn main() {
         let ca2 = tmp.path().join(format!("ca-single-{r}"));
         Ca::init(&ca2, &InitOptions::default()).expect("init");
         let auth2 = Authority::open(&ca2, None, AuthorityConfig::default()).expect("open");
+        let (cpu0, _) = cpu();
         let start = Instant::now();
         for (i, der) in ders.iter().enumerate() {
             let d = rampart_core::DeviceId::parse(&format!("dev-{i:06}")).expect("id");
             auth2.issue(&tenant, &d, "device", der).expect("issue");
         }
-        single.push(m as f64 / start.elapsed().as_secs_f64());
+        single.0.push(m as f64 / start.elapsed().as_secs_f64());
+        single.1.push(per_cpu(cpu().0 - cpu0, m));
         println!(
-            "round {r}: bulk {:.0}/s, openssl ca {:.0}/s, single+fsync {:.0}/s",
-            ours[r], peer[r], single[r]
+            "round {r}: issue_dir 1 thread {:.0}/s ({:.0}/CPU-s), {cores} threads {:.0}/s \
+             ({:.0}/CPU-s); openssl ca {:.0}/s ({:.0}/CPU-s); issue() one by one {:.0}/s \
+             ({:.0}/CPU-s)",
+            one.0[r], one.1[r], all.0[r], all.1[r], peer.0[r], peer.1[r], single.0[r], single.1[r]
         );
     }
-    let (o, p, s) = (median(&mut ours), median(&mut peer), median(&mut single));
-    println!("n={n} rounds={rounds}");
-    println!("median bulk::issue_dir      {o:.0} certs/s");
-    println!("median openssl ca -infiles  {p:.0} certs/s");
-    println!("median issue() one by one   {s:.0} certs/s (fsync per cert)");
-    println!("ratio bulk/openssl          {:.2}", o / p);
+    println!("n={n} rounds={rounds} cores={cores}");
+    let line = |what: &str, v: &(Vec<f64>, Vec<f64>)| {
+        let (rate, per) = (median(&v.0), median(&v.1));
+        println!(
+            "median {what:<34} {rate:>7.0} certs/s  {per:>7.0} certs/CPU-s  {:>6.1} us CPU/cert",
+            1e6 / per
+        );
+    };
+    line("bulk::issue_dir, 1 thread", &one);
+    line(&format!("bulk::issue_dir, {cores} threads"), &all);
+    line("openssl ca -infiles (peer)", &peer);
+    line("Authority::issue, fsync each", &single);
+    println!(
+        "ratio per CPU-second, issue_dir (1 thread) / openssl ca: {:.1}",
+        median(&one.1) / median(&peer.1)
+    );
 }

@@ -83,6 +83,7 @@ fn main() {
             not_after,
             fingerprint: String::new(),
             spki_sha256: format!("{i:064x}"),
+            key: None,
             revoked: Some(Revocation {
                 at: now,
                 reason: RevocationReason::KeyCompromise,

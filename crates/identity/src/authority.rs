@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rampart_core::{DeviceId, TenantId};
 use rcgen::{
@@ -19,8 +19,12 @@ use crate::crl::{self, CrlSet};
 use crate::csr::{self, VerifiedCsr};
 use crate::index::{CertRecord, Revocation, RevocationReason, RevokeOutcome};
 use crate::keys::{KeyAlgorithm, KeyProtection};
-use crate::profile::{Profile, Usage};
+use crate::profile::{KeyType, Profile, Usage};
 use crate::{Ca, CertIndex, FileIndex, IdentityError, Passphrase, Serial, TokenStore};
+
+mod issue;
+
+pub use issue::{Signed, default_threads};
 
 /// Settings of an [`Authority`].
 #[derive(Debug, Clone)]
@@ -63,6 +67,10 @@ pub struct Authority {
     tokens: TokenStore,
     profiles: HashMap<String, Profile>,
     crl_next_update: Duration,
+    /// Keys (SPKI SHA-256) of certificates being recorded, with their (tenant, device): a
+    /// concurrent commit checks against them as well as against the index, so the index
+    /// appends of concurrent commits can share one sync.
+    in_flight: Mutex<issue::InFlight>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -70,6 +78,39 @@ impl std::fmt::Debug for Authority {
         f.debug_struct("Authority")
             .field("profiles", &self.profiles.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
+    }
+}
+
+/// A verified CSR's public key as rcgen writes it into a certificate.
+struct CsrKey<'a> {
+    bits: &'a [u8],
+    alg: &'static rcgen::SignatureAlgorithm,
+}
+
+impl<'a> CsrKey<'a> {
+    /// The key of a CSR whose type rcgen can name; `None` for other types.
+    fn new(csr: &'a VerifiedCsr) -> Option<Self> {
+        let alg = match csr.key_type {
+            KeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyType::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyType::Ed25519 => &rcgen::PKCS_ED25519,
+            KeyType::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
+            KeyType::Other(_) => return None,
+        };
+        Some(Self {
+            bits: &csr.public_key,
+            alg,
+        })
+    }
+}
+
+impl PublicKeyData for CsrKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.bits
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.alg
     }
 }
 
@@ -108,6 +149,7 @@ impl Authority {
                 .map(|p| (p.name.clone(), p))
                 .collect(),
             crl_next_update: config.crl_next_update,
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -151,72 +193,25 @@ impl Authority {
     ) -> Result<VerifiedCsr, IdentityError> {
         let profile = self.profile(profile)?;
         let csr = csr::verify(csr_der)?;
-        if !profile.accepts(&csr.key_type) {
-            return Err(IdentityError::Policy(format!(
-                "key type {:?} not allowed by profile {}",
-                csr.key_type, profile.name
-            )));
-        }
+        Self::key_policy(profile, &csr.key_type)?;
         if profile.reject_duplicate_keys {
             let spki = sha256_hex(&csr.spki_der);
-            let other = self
-                .index
-                .by_spki(&spki)
-                .into_iter()
-                .find(|r| r.tenant != tenant.as_str() || r.subject != device.as_str());
-            if let Some(other) = other {
-                metrics::counter!("rampart_identity_duplicate_key_total").increment(1);
-                return Err(IdentityError::Policy(format!(
-                    "public key already certified for another device (serial {})",
-                    other.serial
-                )));
+            if let Some(other) = self.key_holder(tenant.as_str(), device.as_str(), &spki) {
+                return Err(issue::duplicate_in_index(&other));
             }
         }
         Ok(csr)
     }
 
-    /// Verifies a CSR, applies policy, signs and records a device certificate.
-    pub fn issue(
-        &self,
-        tenant: &TenantId,
-        device: &DeviceId,
-        profile: &str,
-        csr_der: &[u8],
-    ) -> Result<Issued, IdentityError> {
-        let csr = self.check_csr(tenant, device, profile, csr_der)?;
-        let issued = self.sign(tenant, device.as_str(), profile, &csr.spki_der, &[])?;
-        self.index.insert(std::slice::from_ref(&issued.record))?;
-        metrics::counter!("rampart_identity_issued_total").increment(1);
-        tracing::info!(
-            tenant = %tenant, device = %device, serial = %issued.record.serial,
-            profile, "certificate issued"
-        );
-        Ok(issued)
-    }
-
-    /// Issues many device certificates with a single index sync. Each request succeeds or fails
-    /// on its own; the results come back in request order.
-    pub fn issue_batch(
-        &self,
-        profile: &str,
-        requests: &[(TenantId, DeviceId, Vec<u8>)],
-    ) -> Result<Vec<Result<Issued, IdentityError>>, IdentityError> {
-        let mut out = Vec::with_capacity(requests.len());
-        for (tenant, device, der) in requests {
-            out.push(
-                self.check_csr(tenant, device, profile, der)
-                    .and_then(|csr| {
-                        self.sign(tenant, device.as_str(), profile, &csr.spki_der, &[])
-                    }),
-            );
+    fn key_policy(profile: &Profile, key: &KeyType) -> Result<(), IdentityError> {
+        if profile.accepts(key) {
+            Ok(())
+        } else {
+            Err(IdentityError::Policy(format!(
+                "key type {key:?} not allowed by profile {}",
+                profile.name
+            )))
         }
-        let records: Vec<CertRecord> = out
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|i| i.record.clone()))
-            .collect();
-        self.index.insert(&records)?;
-        metrics::counter!("rampart_identity_issued_total").increment(records.len() as u64);
-        Ok(out)
     }
 
     /// Issues a server certificate (broker, EST endpoint) with a key generated here, for
@@ -250,42 +245,54 @@ impl Authority {
             &TenantId::default_tenant(),
             service,
             &profile,
+            &key,
             &key.subject_public_key_info(),
             sans,
+            KeyType::EcdsaP256,
         )?;
         self.index.insert(std::slice::from_ref(&issued.record))?;
         Ok((issued, Zeroizing::new(key.serialize_pem())))
     }
 
+    /// Signs a device certificate for a verified CSR's key: subject `O=<tenant>,
+    /// CN=<device>`, SAN URI naming both.
     fn sign(
         &self,
         tenant: &TenantId,
-        subject: &str,
-        profile: &str,
-        spki_der: &[u8],
-        extra_sans: &[SanType],
+        device: &DeviceId,
+        profile: &Profile,
+        csr: &VerifiedCsr,
     ) -> Result<Issued, IdentityError> {
-        let profile = self.profile(profile)?.clone();
-        let device = DeviceId::parse(subject).map_err(|e| IdentityError::BadId(e.to_string()))?;
-        let mut sans = vec![SanType::URI(
-            device_urn(tenant, &device)
+        let sans = vec![SanType::URI(
+            device_urn(tenant, device)
                 .try_into()
-                .map_err(|_| IdentityError::BadId(subject.to_owned()))?,
+                .map_err(|_| IdentityError::BadId(device.as_str().to_owned()))?,
         )];
-        sans.extend_from_slice(extra_sans);
-        self.sign_with(tenant, subject, &profile, spki_der, sans)
+        let key = csr.key_type.clone();
+        let subject = device.as_str();
+        // The key as the CSR carried it, already parsed; other key types go through rcgen's
+        // own SubjectPublicKeyInfo parser.
+        match CsrKey::new(csr) {
+            Some(k) => self.sign_with(tenant, subject, profile, &k, &csr.spki_der, sans, key),
+            None => {
+                let spki = rcgen::SubjectPublicKeyInfo::from_der(&csr.spki_der)
+                    .map_err(|e| IdentityError::Policy(format!("unsupported public key: {e}")))?;
+                self.sign_with(tenant, subject, profile, &spki, &csr.spki_der, sans, key)
+            }
+        }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn sign_with(
         &self,
         tenant: &TenantId,
         subject: &str,
         profile: &Profile,
+        spki: &impl PublicKeyData,
         spki_der: &[u8],
         sans: Vec<SanType>,
+        key: KeyType,
     ) -> Result<Issued, IdentityError> {
-        let spki = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
-            .map_err(|e| IdentityError::Policy(format!("unsupported public key: {e}")))?;
         let ca = self.ca();
         let issuing = ca.current();
         let now = OffsetDateTime::now_utc();
@@ -309,7 +316,7 @@ impl Authority {
         }];
         p.use_authority_key_identifier_extension = true;
         let cert = p
-            .signed_by(&spki, &issuing.issuer)
+            .signed_by(spki, &issuing.issuer)
             .map_err(IdentityError::generate)?;
         let record = CertRecord {
             serial,
@@ -322,6 +329,7 @@ impl Authority {
             not_after: p.not_after.unix_timestamp(),
             fingerprint: sha256_hex(cert.der()),
             spki_sha256: sha256_hex(spki_der),
+            key: Some(key),
             revoked: None,
         };
         Ok(Issued {
@@ -349,7 +357,9 @@ impl Authority {
         Ok(out)
     }
 
-    /// Revokes every unrevoked certificate of a device; returns the serials newly revoked.
+    /// Revokes every unrevoked device (client) certificate of a device; returns the serials
+    /// newly revoked. A server certificate that happens to carry the same name is left alone:
+    /// revoke it by serial.
     pub fn revoke_device(
         &self,
         tenant: &TenantId,
@@ -359,6 +369,7 @@ impl Authority {
         let mut done = Vec::new();
         for r in self.index.by_subject(tenant.as_str(), device.as_str()) {
             if r.revoked.is_none()
+                && r.usage == Usage::Client
                 && self.revoke_serial(&r.serial, reason)? == RevokeOutcome::Revoked
             {
                 done.push(r.serial);

@@ -21,6 +21,8 @@ pub const MAX_CSR_LEN: usize = 16 * 1024;
 pub struct VerifiedCsr {
     /// DER SubjectPublicKeyInfo, copied into the certificate.
     pub spki_der: Vec<u8>,
+    /// The subject public key itself (the contents of the SPKI's BIT STRING).
+    pub public_key: Vec<u8>,
     /// Key type, for the profile's policy.
     pub key_type: KeyType,
     /// Subject commonName, if any (only compared on re-enrolment).
@@ -94,6 +96,7 @@ pub fn verify(der: &[u8]) -> Result<VerifiedCsr, CsrError> {
     };
     Ok(VerifiedCsr {
         spki_der: spki.raw.to_vec(),
+        public_key: spki.subject_public_key.data.to_vec(),
         key_type,
         common_name: first(&mut info.subject.iter_common_name()),
         organization: first(&mut info.subject.iter_organization()),

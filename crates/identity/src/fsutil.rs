@@ -28,13 +28,33 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), I
     write_replace(path, bytes, mode, true)
 }
 
-/// Like [`write_atomic`] without the syncs, for batches that call [`sync_dir`] once at the end.
-pub(crate) fn write_replace_nosync(
-    path: &Path,
-    bytes: &[u8],
-    mode: u32,
-) -> Result<(), IdentityError> {
-    write_replace(path, bytes, mode, false)
+/// Writes a file that usually does not exist yet, unsynced, for batches that call
+/// [`sync_dir`] once at the end: created in place (one inode, no rename) when absent, and
+/// replaced atomically (a temporary file renamed over it, as [`write_atomic`] does) when a
+/// file is already there.
+pub(crate) fn write_new_nosync(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path);
+    match created {
+        Ok(mut f) => {
+            let written = f
+                .set_permissions(fs::Permissions::from_mode(mode))
+                .and_then(|()| f.write_all(bytes));
+            if let Err(e) = written {
+                drop(f);
+                let _ignored = fs::remove_file(path);
+                return Err(IdentityError::io(path, e));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            write_replace(path, bytes, mode, false)
+        }
+        Err(e) => Err(IdentityError::io(path, e)),
+    }
 }
 
 /// Flushes a directory's entries (and, on Linux filesystems with ordered data, the files

@@ -8,6 +8,9 @@
 //!   issuance ([`bulk`]).
 //! * [`est`]: an RFC 7030 EST server (`/.well-known/est/`) as an axum router, and the TLS accept
 //!   loop that hands the client certificate to it.
+//! * [`presence`]: the client certificates presented to that loop, by source address, for
+//!   the hygiene audit (revoked certificates still tried, one certificate used from several
+//!   places).
 //!
 //! # CA directory layout
 //!
@@ -22,13 +25,15 @@
 //!   chain.pem                0644  issuing CAs in service + root: broker `cafile`, `/cacerts`
 //!   index.jsonl              0600  append-only issuance index, one JSON object per line
 //!   tokens.json              0600  enrolment tokens, SHA-256 hashed
+//!   tokens.used              0600  hashes of tokens used since tokens.json was written
 //!   crl.pem                  0644  CRLs of all issuing CAs in service (broker `crlfile`)
 //!   crl.der                  0644  CRL of the current issuing CA
 //!   crl/issuing-<n>.{pem,der}      each CRL alone
 //! ```
 //!
 //! Every file is replaced atomically (write, fsync, rename), so a broker reloading `crl.pem` or
-//! a restart reading `ca.json` never sees a torn file.
+//! a restart reading `ca.json` never sees a torn file; the two append-only logs (`index.jsonl`,
+//! `tokens.used`) are group-committed and a torn last line is ignored on open.
 //!
 //! # Device certificates
 //!
@@ -50,15 +55,17 @@ pub mod csr;
 mod error;
 pub mod est;
 mod fsutil;
+mod grouplog;
 pub mod index;
 pub mod keys;
 pub mod pkcs7;
+pub mod presence;
 mod profile;
 mod secret;
 mod serial;
 mod token;
 
-pub use authority::{Authority, AuthorityConfig, Issued, device_urn};
+pub use authority::{Authority, AuthorityConfig, Issued, Signed, default_threads, device_urn};
 pub use ca::{Ca, InitOptions, IssuingCa};
 pub use error::{CsrError, IdentityError, IndexError};
 pub use index::{CertIndex, CertRecord, FileIndex, RevocationReason, RevokeOutcome};

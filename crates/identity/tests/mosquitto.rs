@@ -205,10 +205,19 @@ fn mosquitto_mutual_tls_with_crl_reload() {
     // whether the client prints the certificate_revoked alert or a bare protocol error depends on
     // timing. So the refusal must come after the reload, and openssl must find the certificate
     // revoked by the very CRL file the broker reads.
-    let log = b.log_text();
-    let after_reload = &log[log.find("Reloading config").unwrap()..];
+    // The broker writes its log after the client has already seen the refusal: wait for it.
+    let refused_after_reload = |log: &str| {
+        log.find("Reloading config")
+            .is_some_and(|at| log[at..].contains("certificate verify failed"))
+    };
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    let mut log = b.log_text();
+    while !refused_after_reload(&log) && Instant::now() < deadline {
+        std::thread::sleep(StdDuration::from_millis(100));
+        log = b.log_text();
+    }
     assert!(
-        after_reload.contains("certificate verify failed"),
+        refused_after_reload(&log),
         "refusal after reload not logged:\n{log}"
     );
     let crl = ca_dir.join("crl.pem");

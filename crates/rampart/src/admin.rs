@@ -8,7 +8,30 @@ use rampart_api::auth::{hash_token, new_token_id, new_token_secret};
 use rampart_core::{ApiToken, Role, Tenant, TenantId, Timestamp};
 use rampart_store::Store;
 
-use crate::settings::StoreArgs;
+use crate::settings::{Settings, StoreArgs};
+
+/// Appends an administration record to the audit log the server writes (the log takes a
+/// lock per append, so this is safe while `rampart serve` runs). The actor is the local user.
+pub(crate) fn audit(settings: &Settings, mut record: serde_json::Value) -> anyhow::Result<()> {
+    let path = settings
+        .config
+        .respond
+        .clone()
+        .unwrap_or_default()
+        .audit_log(&settings.data_dir);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if record.get("actor").is_none() {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        record["actor"] = serde_json::Value::String(format!("cli:{user}"));
+    }
+    rampart_contain::audit::AuditLog::open(&path)
+        .and_then(|mut log| log.append(&record))
+        .with_context(|| format!("writing the audit log {}", path.display()))?;
+    Ok(())
+}
 
 /// Id of the platform admin token created on first start or set by `RAMPART_ADMIN_TOKEN`.
 const BOOTSTRAP_TOKEN_ID: &str = "admin";
@@ -79,7 +102,7 @@ pub(crate) async fn ensure_default_tenant(store: &dyn Store) -> anyhow::Result<(
 /// On start: `RAMPART_ADMIN_TOKEN` (automation) sets the platform admin token; otherwise, if no
 /// platform admin token exists yet, one is created and printed once to standard output. Only
 /// hashes are stored; the secret never goes to the log.
-pub(crate) async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
+pub(crate) async fn bootstrap_admin(settings: &Settings, store: &dyn Store) -> anyhow::Result<()> {
     let admin = |name: &str| ApiToken {
         id: BOOTSTRAP_TOKEN_ID.to_owned(),
         name: name.to_owned(),
@@ -96,6 +119,11 @@ pub(crate) async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
             .put_token(&admin("admin (RAMPART_ADMIN_TOKEN)"), &hash_token(secret))
             .await?;
         tracing::info!("platform admin token set from RAMPART_ADMIN_TOKEN");
+        audit(
+            settings,
+            serde_json::json!({"event": "token.created", "actor": "bootstrap",
+                "token": BOOTSTRAP_TOKEN_ID, "role": "admin", "source": "RAMPART_ADMIN_TOKEN"}),
+        )?;
         return Ok(());
     }
     let tokens = store.list_tokens().await?;
@@ -109,6 +137,11 @@ pub(crate) async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
     store
         .put_token(&admin("admin (first start)"), &hash_token(&secret))
         .await?;
+    audit(
+        settings,
+        serde_json::json!({"event": "token.created", "actor": "bootstrap",
+            "token": BOOTSTRAP_TOKEN_ID, "role": "admin", "source": "first start"}),
+    )?;
     println!();
     println!("  First start: a platform admin API token was created. It is shown only now;");
     println!("  store it safely (Rampart keeps only its hash):");
@@ -129,7 +162,7 @@ pub(crate) async fn tokens(cmd: TokensCommand) -> anyhow::Result<ExitCode> {
             role,
             tenant,
         } => {
-            let (_, store) = store.open().await?;
+            let (settings, store) = store.open().await?;
             let role: Role = role.parse()?;
             let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
             if let Some(t) = &tenant
@@ -148,6 +181,12 @@ pub(crate) async fn tokens(cmd: TokensCommand) -> anyhow::Result<ExitCode> {
             store.put_token(&token, &hash_token(&secret)).await?;
             eprintln!("created token {} ({})", token.id, token.role);
             println!("{secret}");
+            audit(
+                &settings,
+                serde_json::json!({"event": "token.created", "token": token.id,
+                    "token_name": token.name, "role": token.role.to_string(),
+                    "tenant": token.tenant.as_ref().map(ToString::to_string)}),
+            )?;
         }
         TokensCommand::List { store } => {
             let (_, store) = store.open().await?;
@@ -164,11 +203,15 @@ pub(crate) async fn tokens(cmd: TokensCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TokensCommand::Delete { store, id } => {
-            let (_, store) = store.open().await?;
+            let (settings, store) = store.open().await?;
             if !store.delete_token(&id).await? {
                 bail!("no token {id}");
             }
             eprintln!("deleted token {id}");
+            audit(
+                &settings,
+                serde_json::json!({"event": "token.deleted", "token": id}),
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -177,7 +220,7 @@ pub(crate) async fn tokens(cmd: TokensCommand) -> anyhow::Result<ExitCode> {
 pub(crate) async fn tenants(cmd: TenantsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TenantsCommand::Create { store, id, name } => {
-            let (_, store) = store.open().await?;
+            let (settings, store) = store.open().await?;
             let id = TenantId::parse(&id)?;
             let created_at = store
                 .get_tenant(&id)
@@ -192,6 +235,10 @@ pub(crate) async fn tenants(cmd: TenantsCommand) -> anyhow::Result<ExitCode> {
                 })
                 .await?;
             eprintln!("tenant {id} saved");
+            audit(
+                &settings,
+                serde_json::json!({"event": "tenant.put", "tenant": id.as_str()}),
+            )?;
         }
         TenantsCommand::List { store } => {
             let (_, store) = store.open().await?;

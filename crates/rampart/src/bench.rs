@@ -1,5 +1,7 @@
 //! `rampart bench radius`: drive any RADIUS accounting server (Rampart, FreeRADIUS) with the
-//! same load, for BENCHMARKS.md.
+//! same load, for BENCHMARKS.md. `rampart bench est`: EST enrolments over HTTPS ([`est`]).
+
+mod est;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -40,25 +42,36 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value = "bench")]
         prefix: String,
     },
+    /// Enrol devices over EST (RFC 7030) against a running serve: one new TLS connection and
+    /// one token per enrolment; print enrolments/s and latency.
+    Est(est::EstArgs),
 }
 
 pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Radius {
-        target,
-        secret,
-        count,
-        concurrency,
-        rate,
-        interims,
-        timeout,
-        prefix,
-    } = cmd;
-    let mut config = LoadConfig::new(target, secret.as_bytes(), count);
-    config.concurrency = concurrency;
-    config.rate = rate;
-    config.interims = interims;
-    config.timeout = Duration::from_secs_f64(timeout.max(0.001));
-    config.prefix = prefix;
+    match cmd {
+        BenchCommand::Radius {
+            target,
+            secret,
+            count,
+            concurrency,
+            rate,
+            interims,
+            timeout,
+            prefix,
+        } => {
+            let mut config = LoadConfig::new(target, secret.as_bytes(), count);
+            config.concurrency = concurrency;
+            config.rate = rate;
+            config.interims = interims;
+            config.timeout = Duration::from_secs_f64(timeout.max(0.001));
+            config.prefix = prefix;
+            radius(config).await
+        }
+        BenchCommand::Est(a) => est::run(a).await,
+    }
+}
+
+async fn radius(config: LoadConfig) -> anyhow::Result<ExitCode> {
     let r = run_load(config, Arc::new(AtomicBool::new(false))).await?;
     println!(
         "sent={} acked={} failed={} retransmissions={} elapsed_s={:.3} rate_rps={:.0} p50_ms={:.3} p99_ms={:.3} max_ms={:.3}",

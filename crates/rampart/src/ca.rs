@@ -2,6 +2,7 @@
 //! CA directory (`--ca-dir`, else `[identity] ca_dir`, else `<data_dir>/ca`) under its lock, so
 //! it can run while `rampart serve` uses the same directory.
 
+mod audit;
 mod bulk;
 
 use std::io::Write;
@@ -53,7 +54,7 @@ impl CaCommon {
         })
     }
 
-    async fn service(&self, with_broker: bool) -> anyhow::Result<IdentityService> {
+    pub(crate) async fn service(&self, with_broker: bool) -> anyhow::Result<IdentityService> {
         let r = self.resolve()?;
         IdentityService::open(
             r.dir,
@@ -86,6 +87,9 @@ pub(crate) enum CaCommand {
     Revoke(RevokeArgs),
     /// Republish the CRL now.
     Crl(CrlArgs),
+    /// Audit identity hygiene: expiring certificates and CAs, shared and weak keys, devices
+    /// without a valid certificate, SIMs without an IMEI lock.
+    Audit(audit::AuditArgs),
 }
 
 /// CA key algorithm.
@@ -342,6 +346,7 @@ pub(crate) async fn run(cmd: CaCommand) -> anyhow::Result<ExitCode> {
         CaCommand::IssueServer(a) => issue_server(a).await,
         CaCommand::Revoke(a) => revoke(a).await,
         CaCommand::Crl(a) => crl(a).await,
+        CaCommand::Audit(a) => audit::run(a).await,
     }
 }
 

@@ -1,15 +1,20 @@
 //! The registry as detection sees it: a device's profile and the SIM bound to it with its IMEI
 //! policy, so the binding detector judges a SIM against the IMEIs the operator allowed rather
-//! than only against the first one it learned.
+//! than only against the first one it learned; its groups and tags, which suppression windows
+//! select by.
 //!
 //! Detection asks from its worker threads (plain threads, outside the async runtime) when a
 //! device is first seen and on every accounting record. Answers are cached per device for a
 //! short time, so a policy changed through the API applies within that time, and a burst of
-//! interim updates costs one look-up per device, not one per packet. A store error keeps the
-//! last answer (or none) and is counted; detection never stops for the database.
+//! interim updates costs one look-up per device, not one per packet. Only a device never seen
+//! waits for the store; an expired answer is used once more while a background look-up
+//! refreshes it, so a detection worker never queues behind the database for devices it knows
+//! (under a burst, that queue was most of the time from a packet to its finding). A store
+//! error keeps the last answer (or none) and is counted; detection never stops for the
+//! database.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rampart_bus::Subject;
@@ -24,13 +29,21 @@ const LOOKUPS: &str = "rampart_detection_context_lookups_total";
 /// When an answer was fetched, and the answer (`None`: the registry does not know the device).
 type Cached = (Instant, Option<DeviceContext>);
 
+type Key = (TenantId, DeviceId);
+
 /// Cached registry context, looked up in the store on a miss.
 pub(crate) struct RegistryContext {
-    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
     runtime: Handle,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
     ttl: Duration,
     capacity: usize,
-    cache: RwLock<HashMap<(TenantId, DeviceId), Cached>>,
+    cache: RwLock<HashMap<Key, Cached>>,
+    /// Devices whose expired answer is being refreshed in the background.
+    refreshing: Mutex<HashSet<Key>>,
 }
 
 impl RegistryContext {
@@ -42,14 +55,19 @@ impl RegistryContext {
         capacity: usize,
     ) -> Self {
         Self {
-            store,
+            shared: Arc::new(Shared {
+                store,
+                ttl,
+                capacity: capacity.max(1),
+                cache: RwLock::new(HashMap::new()),
+                refreshing: Mutex::new(HashSet::new()),
+            }),
             runtime,
-            ttl,
-            capacity: capacity.max(1),
-            cache: RwLock::new(HashMap::new()),
         }
     }
+}
 
+impl Shared {
     async fn fetch(
         &self,
         tenant: &TenantId,
@@ -77,10 +95,29 @@ impl RegistryContext {
         Ok(Some(DeviceContext {
             profile: d.profile.map(|p| p.as_str().to_owned()),
             sim,
+            groups: d.groups.iter().map(|g| g.as_str().to_owned()).collect(),
+            tags: d.tags.iter().map(|t| t.as_str().to_owned()).collect(),
         }))
     }
 
-    fn remember(&self, key: (TenantId, DeviceId), value: Option<DeviceContext>) {
+    /// Looks the device up and caches the answer; on error, counts it and returns `Err`.
+    async fn lookup(&self, key: &Key) -> Result<Option<DeviceContext>, ()> {
+        match self.fetch(&key.0, &key.1).await {
+            Ok(v) => {
+                metrics::counter!(LOOKUPS, "result" => if v.is_some() { "found" } else { "unknown" })
+                    .increment(1);
+                self.remember(key.clone(), v.clone());
+                Ok(v)
+            }
+            Err(e) => {
+                metrics::counter!(LOOKUPS, "result" => "error").increment(1);
+                tracing::warn!(error = %e, "registry look-up for detection failed");
+                Err(())
+            }
+        }
+    }
+
+    fn remember(&self, key: Key, value: Option<DeviceContext>) {
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= self.capacity && !cache.contains_key(&key) {
             // Full: forget what has expired; if nothing has, forget everything (the next
@@ -102,30 +139,47 @@ impl ContextProvider for RegistryContext {
         };
         let key = (tenant.clone(), device.clone());
         let stale = {
-            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            let cache = self
+                .shared
+                .cache
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             match cache.get(&key) {
-                Some((at, v)) if at.elapsed() < self.ttl => return v.clone(),
-                Some((_, v)) => v.clone(),
+                Some((at, v)) if at.elapsed() < self.shared.ttl => return v.clone(),
+                Some((_, v)) => Some(v.clone()),
                 None => None,
             }
         };
-        // Detection workers are plain threads, so blocking on the runtime is allowed here;
-        // inside the runtime (tests driving a shard from a task) the cached answer is used.
-        if Handle::try_current().is_ok() {
+        if let Some(stale) = stale {
+            // Known device, expired answer: refresh in the background (once per device at a
+            // time) and judge this observation on what the registry said a moment ago.
+            let first = self
+                .shared
+                .refreshing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone());
+            if first {
+                let shared = self.shared.clone();
+                self.runtime.spawn(async move {
+                    let _counted = shared.lookup(&key).await;
+                    shared
+                        .refreshing
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&key);
+                });
+            }
             return stale;
         }
-        match self.runtime.block_on(self.fetch(tenant, device)) {
-            Ok(v) => {
-                metrics::counter!(LOOKUPS, "result" => if v.is_some() { "found" } else { "unknown" })
-                    .increment(1);
-                self.remember(key, v.clone());
-                v
-            }
-            Err(e) => {
-                metrics::counter!(LOOKUPS, "result" => "error").increment(1);
-                tracing::warn!(error = %e, "registry look-up for detection failed");
-                stale
-            }
+        // Detection workers are plain threads, so blocking on the runtime is allowed here;
+        // inside the runtime (tests driving a shard from a task) there is no answer yet.
+        if Handle::try_current().is_ok() {
+            return None;
         }
+        self.runtime
+            .block_on(self.shared.lookup(&key))
+            .ok()
+            .flatten()
     }
 }

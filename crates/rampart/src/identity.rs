@@ -4,10 +4,12 @@
 //! Several processes use one CA directory (a running `serve`, an operator's `rampart ca
 //! revoke`), and the identity crate keeps its index and token store in memory. So every
 //! operation takes an exclusive lock on `<ca_dir>/ca.lock`, and a process reopens the authority
-//! when another one changed `ca.json`, `index.jsonl` or `tokens.json` since it last looked: a
+//! when another one changed `ca.json`, `index.jsonl` or the tokens since it last looked: a
 //! token issued on the command line is usable over EST at once, and a revocation made there
 //! is never undone by the server's next CRL.
 
+mod api;
+pub(crate) mod audit;
 mod inspect;
 mod serve;
 
@@ -23,7 +25,7 @@ use rampart_contain::broker::{BrokerConfig, DynsecClient};
 use rampart_core::{DeviceId, TenantId};
 use rampart_identity::est::{Est, ManufacturerTrust};
 use rampart_identity::{
-    Authority, AuthorityConfig, EnrolmentToken, Passphrase, RevocationReason, Serial,
+    Authority, AuthorityConfig, EnrolmentToken, Passphrase, RevocationReason, Serial, Usage,
 };
 use rustls::pki_types::CertificateDer;
 use serde::Serialize;
@@ -36,7 +38,7 @@ use crate::settings::Settings;
 /// The advisory lock file every writer of a CA directory holds.
 const LOCK_FILE: &str = "ca.lock";
 /// Files whose change means another process wrote to the authority.
-const WATCHED: [&str; 3] = ["ca.json", "index.jsonl", "tokens.json"];
+const WATCHED: [&str; 4] = ["ca.json", "index.jsonl", "tokens.json", "tokens.used"];
 /// Longest a CRL reload command may run before it is killed and counted as failed.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -226,6 +228,8 @@ struct Inner {
     broker: Option<DynsecClient>,
     reload_command: Option<Vec<String>>,
     state: Arc<tokio::sync::Mutex<State>>,
+    /// Client certificates presented to the EST listener, for the hygiene audit.
+    presentations: Arc<rampart_identity::presence::PresentationLog>,
 }
 
 /// What one locked section saw: the authority, its EST router, and whether it changed.
@@ -328,6 +332,9 @@ impl IdentityService {
                 broker,
                 reload_command: cfg.and_then(|c| c.crl_reload_command.clone()),
                 state: Arc::new(tokio::sync::Mutex::new(State::default())),
+                presentations: Arc::new(rampart_identity::presence::PresentationLog::new(
+                    rampart_identity::presence::PresenceConfig::default(),
+                )),
             }),
         };
         service.with_authority(|_| Ok(())).await?;
@@ -342,6 +349,11 @@ impl IdentityService {
     /// Whether revocations disable the device at a broker.
     pub(crate) fn has_broker(&self) -> bool {
         self.inner.broker.is_some()
+    }
+
+    /// Client certificates presented to this process's EST listener (bounded).
+    pub(crate) fn presentations(&self) -> &Arc<rampart_identity::presence::PresentationLog> {
+        &self.inner.presentations
     }
 
     /// Runs `f` on the current authority while holding the CA directory's lock (reloading
@@ -450,8 +462,12 @@ impl IdentityService {
         device: &DeviceId,
         reason: RevocationReason,
     ) -> anyhow::Result<RevokeReport> {
-        self.revoke(RevokeTarget::Device(tenant.clone(), device.clone()), reason)
-            .await
+        self.revoke(
+            RevokeTarget::Device(tenant.clone(), device.clone()),
+            reason,
+            true,
+        )
+        .await
     }
 
     /// [`Self::revoke_device`] for one certificate; the sessions of its device are cut.
@@ -460,21 +476,25 @@ impl IdentityService {
         serial: &Serial,
         reason: RevocationReason,
     ) -> anyhow::Result<RevokeReport> {
-        self.revoke(RevokeTarget::Serial(serial.clone()), reason)
+        self.revoke(RevokeTarget::Serial(serial.clone()), reason, true)
             .await
     }
 
+    /// Revokes, publishes the CRL, runs the reload command and, with `cut_sessions` and a
+    /// broker, disables the device there.
     async fn revoke(
         &self,
         target: RevokeTarget,
         reason: RevocationReason,
+        cut_sessions: bool,
     ) -> anyhow::Result<RevokeReport> {
         // (a) the index and (b) the CRL, in one locked section.
         let (tenant, device, revoked, crl_number) = self
             .with_authority(move |auth| {
                 let (tenant, device, serials) = match target {
                     RevokeTarget::Device(t, d) => {
-                        if auth.index().by_subject(t.as_str(), d.as_str()).is_empty() {
+                        let certs = auth.index().by_subject(t.as_str(), d.as_str());
+                        if !certs.iter().any(|r| r.usage == Usage::Client) {
                             bail!("no certificate was issued to {t}/{d}");
                         }
                         let s = auth.revoke_device(&t, &d, reason)?;
@@ -507,7 +527,11 @@ impl IdentityService {
         // (c) the broker rereads the CRL: new handshakes with the certificate fail from now.
         let reload = self.run_reload_command().await;
         // (d) the open connection is closed now, not at the next handshake.
-        let session_cut = self.cut_sessions(&tenant, &device).await;
+        let session_cut = if cut_sessions {
+            self.cut_sessions(&tenant, &device).await
+        } else {
+            SessionCut::NotRequested
+        };
         Ok(RevokeReport {
             tenant,
             device,

@@ -9,6 +9,8 @@ mod audit;
 mod bench;
 mod ca;
 mod context;
+mod detection;
+mod detection_cli;
 mod devices;
 mod eval;
 mod identity;
@@ -80,6 +82,12 @@ enum Command {
     /// Playbooks: check a directory locally, upload one through the API.
     #[command(subcommand)]
     Playbooks(respond_cli::PlaybooksCommand),
+    /// Detection rules of the serving process: list, show, put a file, delete.
+    #[command(subcommand)]
+    Rules(detection_cli::RulesCommand),
+    /// Suppression windows of the serving process: list, show, create, delete.
+    #[command(subcommand)]
+    Suppressions(detection_cli::SuppressionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +124,8 @@ fn main() -> ExitCode {
             Command::Incidents(cmd) => respond_cli::incidents(cmd).await,
             Command::MassActions(cmd) => respond_cli::mass(cmd).await,
             Command::Playbooks(cmd) => respond_cli::playbooks(cmd).await,
+            Command::Rules(cmd) => detection_cli::rules(cmd).await,
+            Command::Suppressions(cmd) => detection_cli::suppressions(cmd).await,
             Command::Simulate(args) => simulate::run(args).await,
             Command::Eval(args) => tokio::task::spawn_blocking(move || eval::run(args))
                 .await

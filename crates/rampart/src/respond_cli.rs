@@ -21,7 +21,7 @@ pub(crate) struct ApiArgs {
     token: String,
     /// Tenant to address with a platform token.
     #[arg(long)]
-    tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
 }
 
 /// `rampart incidents ...`
@@ -139,7 +139,7 @@ pub(crate) enum PlaybooksCommand {
     },
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -215,7 +215,7 @@ async fn call(
     Ok((status, body))
 }
 
-async fn show(
+pub(crate) async fn show(
     api: &ApiArgs,
     method: &str,
     path: &str,

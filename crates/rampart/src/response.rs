@@ -56,6 +56,12 @@ impl AuditSink for AuditFile {
     }
 }
 
+impl rampart_api::audit::AuditTrail for AuditFile {
+    fn record(&self, record: &Value) {
+        AuditSink::record(self, record);
+    }
+}
+
 /// Live sessions from the accounting server's table.
 struct Sessions(Option<Attributor>);
 
@@ -102,6 +108,9 @@ impl Revoker for IdentityRevoker {
 pub(crate) struct Started {
     pub(crate) control: Arc<dyn ResponseControl>,
     pub(crate) findings: mpsc::Sender<FindingEvent>,
+    /// The audit log, for the API's sign-ins and administration (and anything else the
+    /// server records).
+    pub(crate) audit: Arc<dyn rampart_api::audit::AuditTrail>,
 }
 
 fn contain_context(cfg: &RespondConfig, audit: Arc<Mutex<AuditLog>>) -> anyhow::Result<Context> {
@@ -260,7 +269,9 @@ pub(crate) async fn start(
         quarantine_group,
         identity.map(|i| Arc::new(IdentityRevoker(i)) as Arc<dyn Revoker>),
     ));
-    let audit: Arc<dyn AuditSink> = Arc::new(AuditFile(log));
+    let audit_file = Arc::new(AuditFile(log));
+    let trail: Arc<dyn rampart_api::audit::AuditTrail> = audit_file.clone();
+    let audit: Arc<dyn AuditSink> = audit_file;
     let validator = Validator {
         webhook_endpoints: cfg.webhooks.iter().map(|w| w.name.clone()).collect(),
         ..Validator::default()
@@ -295,6 +306,11 @@ pub(crate) async fn start(
         })),
         None => responder,
     };
+    match responder.resume_runs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(runs = n, "playbook runs resumed after the last stop"),
+        Err(e) => tracing::warn!(error = %e, "playbook runs not resumed"),
+    }
     let mass = MassService::new(
         store,
         actions,
@@ -338,6 +354,7 @@ pub(crate) async fn start(
     Ok(Started {
         control: Arc::new(Control { responder, mass }),
         findings: tx,
+        audit: trail,
     })
 }
 

@@ -47,7 +47,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = settings.open().await?;
     tracing::info!(store = %settings.store_description(), "store open");
     ensure_default_tenant(store.as_ref()).await?;
-    bootstrap_admin(store.as_ref()).await?;
+    bootstrap_admin(&settings, store.as_ref()).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -80,6 +80,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         stop_rx.clone(),
     )
     .await?;
+    let detection = crate::detection::Detection::open(
+        store.clone(),
+        response.audit.clone(),
+        &settings.config.live_detection().rules,
+        stop_rx.clone(),
+    )
+    .await?;
     let signals = crate::signals::start(
         &settings,
         args.netflow_listen.as_deref(),
@@ -87,9 +94,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         &bus,
         store.clone(),
         Some(response.findings.clone()),
+        &detection,
         stop_rx.clone(),
     )
     .await?;
+
+    let hygiene = crate::identity::audit::start(
+        &settings,
+        identity.service.clone(),
+        store.clone(),
+        response.findings.clone(),
+        signals.live.clone(),
+        stop_rx.clone(),
+    )?;
 
     let addr = settings.listen(args.listen);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -98,11 +115,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "http api listening");
     let app = rampart_api::router(
-        ApiState::new(store, Some(metrics))
+        hygiene
+            .api(identity.api(ApiState::new(store, Some(metrics))))
             .with_live(signals.live.clone())
-            .with_response(response.control.clone()),
+            .with_response(response.control.clone())
+            .with_detection(detection.control())
+            .with_audit(response.audit.clone()),
     );
     let app = identity.merge_into(app);
+    // The peer address reaches the API's audit records of sign-ins and refusals.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(stopped(stop_rx))
         .await

@@ -1,7 +1,9 @@
 //! The live signal pipeline of `rampart serve`: NetFlow/IPFIX flows, device metrics over
 //! MQTT and RADIUS accounting become attributed observations (one [`Observer`]), which are
 //! routed by subject to detection workers — one thread per shard, each owning its devices'
-//! state — whose findings land on a bounded in-memory board the API serves.
+//! state — whose findings land on a bounded in-memory board the API serves and, unless an
+//! operator's suppression window mutes them, go to incident response. Rule changes made
+//! through the API reach the workers through their queues, between observations.
 //!
 //! Sources never wait on detection: a worker whose queue is full loses the observation and
 //! the loss is counted (`rampart_detection_dropped_total`), so a burst cannot stall the
@@ -18,7 +20,7 @@ use rampart_api::signals::{LiveView, TrafficView};
 use rampart_bus::{Bus, Observation};
 use rampart_core::{DeviceId, FlowRecord, TenantId};
 use rampart_detect::{
-    ContextProvider, Engine, Finding, FindingEvent, NoIntel, Router, Shard, ThreatIntel,
+    ContextProvider, Engine, Finding, FindingEvent, NoIntel, Router, RuleConfig, Shard, ThreatIntel,
 };
 use rampart_observe::{HomeNets, Observer, TrafficCounters};
 use rampart_sessions::{Attributor, SessionTable};
@@ -27,6 +29,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::context::RegistryContext;
+use crate::detection::Detection;
+use crate::detection::suppress::Gate;
 use crate::settings::Settings;
 
 /// Metric: observations detection never saw because its worker's queue was full.
@@ -48,9 +52,57 @@ struct Board {
     order: VecDeque<String>,
     by_id: HashMap<String, Finding>,
     capacity: usize,
+    /// Findings a suppression window muted when they were raised, by id.
+    muted: HashMap<String, Muted>,
+}
+
+/// A finding's suppression window, and whether it still keeps it from incident response.
+struct Muted {
+    window: String,
+    active: bool,
 }
 
 impl Board {
+    /// Records that `window` muted the finding `id`.
+    fn mute(&mut self, id: &str, window: String) {
+        if self.by_id.contains_key(id) {
+            self.muted.insert(
+                id.to_owned(),
+                Muted {
+                    window,
+                    active: true,
+                },
+            );
+        }
+    }
+
+    /// An active finding a suppression window still keeps from incident response.
+    fn muted(&self, id: &str) -> Option<&Finding> {
+        self.muted.get(id).filter(|m| m.active)?;
+        self.by_id
+            .get(id)
+            .filter(|f| f.state == rampart_detect::AlarmState::Active)
+    }
+
+    /// Lets an active muted finding through (its window is over); returns it, once.
+    fn unmute(&mut self, id: &str) -> Option<Finding> {
+        let f = self.muted(id)?.clone();
+        if let Some(m) = self.muted.get_mut(id) {
+            m.active = false;
+        }
+        Some(f)
+    }
+
+    /// A finding as the API shows it: muted ones say so, and by which window.
+    fn view(&self, f: &Finding) -> Option<serde_json::Value> {
+        let mut v = serde_json::to_value(f).ok()?;
+        if let (Some(m), serde_json::Value::Object(o)) = (self.muted.get(&f.id), &mut v) {
+            o.insert("suppressed".into(), m.active.into());
+            o.insert("suppression".into(), m.window.clone().into());
+        }
+        Some(v)
+    }
+
     fn apply(&mut self, event: FindingEvent) {
         match event {
             FindingEvent::Raised(f) => {
@@ -63,10 +115,17 @@ impl Board {
                     raised_at_ms = f.raised_at.0,
                     "finding"
                 );
+                // Raised again under the same id (a rerun of the identity audit): replaced
+                // in place, listed once.
+                if let Some(slot) = self.by_id.get_mut(&f.id) {
+                    *slot = *f;
+                    return;
+                }
                 if self.by_id.len() >= self.capacity
                     && let Some(old) = self.order.pop_front()
                 {
                     self.by_id.remove(&old);
+                    self.muted.remove(&old);
                 }
                 self.order.push_back(f.id.clone());
                 self.by_id.insert(f.id.clone(), *f);
@@ -87,6 +146,16 @@ impl Board {
                     f.cleared_at = Some(at);
                 }
             }
+        }
+    }
+}
+
+impl Live {
+    /// Puts findings raised outside detection (the identity hygiene audit) on the board.
+    pub(crate) fn publish(&self, events: Vec<FindingEvent>) {
+        let mut board = self.board.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in events {
+            board.apply(e);
         }
     }
 }
@@ -134,19 +203,29 @@ impl LiveView for Live {
             .filter_map(|id| board.by_id.get(id))
             .filter(|f| match (&f.subject.tenant, &f.subject.device_id) {
                 (Some(t), Some(d)) => t == tenant && device.is_none_or(|want| want == d),
+                // About a tenant but no device (an unbound SIM): that tenant's.
+                (Some(t), None) => device.is_none() && (hosts || t == tenant),
                 _ => hosts && device.is_none(),
             })
             .take(limit)
-            .filter_map(|f| serde_json::to_value(f).ok())
+            .filter_map(|f| board.view(f))
             .collect()
     }
+}
+
+/// What a detection worker takes from its queue.
+pub(crate) enum WorkerMsg {
+    /// An observation of one of its subjects.
+    Obs(Observation),
+    /// The rules to evaluate from now on.
+    Rules(Arc<RuleConfig>),
 }
 
 /// Routes observations to the detection workers.
 #[derive(Clone)]
 struct Dispatch {
     router: Router,
-    workers: Vec<SyncSender<Observation>>,
+    workers: Vec<SyncSender<WorkerMsg>>,
 }
 
 impl Dispatch {
@@ -155,7 +234,7 @@ impl Dispatch {
         let Some(tx) = self.workers.get(i) else {
             return;
         };
-        match tx.try_send(obs) {
+        match tx.try_send(WorkerMsg::Obs(obs)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 metrics::counter!(DETECTION_DROPPED).increment(1);
@@ -166,38 +245,97 @@ impl Dispatch {
 
 fn worker(
     mut shard: Shard,
-    rx: Receiver<Observation>,
+    rx: Receiver<WorkerMsg>,
     live: Arc<Live>,
     respond: Option<mpsc::Sender<FindingEvent>>,
+    gate: Gate,
 ) -> Shard {
     let mut out = Vec::new();
-    while let Ok(obs) = rx.recv() {
-        shard.process(obs, &mut out);
+    while let Ok(msg) = rx.recv() {
+        take(&mut shard, msg, &mut out);
         // Take what else is queued before touching the board's lock.
         while let Ok(more) = rx.try_recv() {
-            shard.process(more, &mut out);
+            take(&mut shard, more, &mut out);
             if out.len() > 256 {
                 break;
             }
         }
         if !out.is_empty() {
-            if let Some(tx) = &respond {
-                for e in &out {
-                    if matches!(e, FindingEvent::Raised(_) | FindingEvent::Cleared { .. })
-                        && tx.try_send(e.clone()).is_err()
-                    {
-                        metrics::counter!(RESPONSE_DROPPED).increment(1);
-                    }
-                }
-            }
-            let mut board = live.board.lock().unwrap_or_else(PoisonError::into_inner);
-            for e in out.drain(..) {
-                board.apply(e);
-            }
+            deliver(&mut out, &live, respond.as_ref(), &gate);
         }
     }
     // Held observations stay held: they are part of the snapshot and resume after a restart.
     shard
+}
+
+fn take(shard: &mut Shard, msg: WorkerMsg, out: &mut Vec<FindingEvent>) {
+    match msg {
+        WorkerMsg::Obs(obs) => shard.process(obs, out),
+        WorkerMsg::Rules(rules) => shard.set_rules(rules, out),
+    }
+}
+
+/// Findings to the board and, unless a suppression window mutes them, to incident response.
+/// A muted finding still active when its window is over goes to response at its next repeat.
+fn deliver(
+    out: &mut Vec<FindingEvent>,
+    live: &Live,
+    respond: Option<&mpsc::Sender<FindingEvent>>,
+    gate: &Gate,
+) {
+    // Window look-ups may ask the registry: outside the board's lock.
+    let windows: Vec<Option<String>> = out
+        .iter()
+        .map(|e| match e {
+            FindingEvent::Raised(f) => gate.muting(f),
+            _ => None,
+        })
+        .collect();
+    let mut forward = Vec::new();
+    let mut muted = Vec::new();
+    {
+        let mut board = live.board.lock().unwrap_or_else(PoisonError::into_inner);
+        for (e, window) in out.drain(..).zip(windows) {
+            match (&e, window) {
+                (FindingEvent::Raised(f), Some(w)) => {
+                    let id = f.id.clone();
+                    board.apply(e);
+                    board.mute(&id, w);
+                    continue;
+                }
+                (FindingEvent::Raised(_) | FindingEvent::Cleared { .. }, None) => {
+                    if respond.is_some() {
+                        forward.push(e.clone());
+                    }
+                }
+                (FindingEvent::Updated { id, .. }, _) => {
+                    if let Some(f) = board.muted(id) {
+                        muted.push(f.clone());
+                    }
+                }
+                (FindingEvent::Cleared { .. }, Some(_)) => {}
+            }
+            board.apply(e);
+        }
+    }
+    let over: Vec<&Finding> = muted.iter().filter(|f| !gate.still_muted(f)).collect();
+    if !over.is_empty() {
+        let mut board = live.board.lock().unwrap_or_else(PoisonError::into_inner);
+        for f in over {
+            if let Some(f) = board.unmute(&f.id)
+                && respond.is_some()
+            {
+                forward.push(FindingEvent::Raised(Box::new(f)));
+            }
+        }
+    }
+    if let Some(tx) = respond {
+        for e in forward {
+            if tx.try_send(e).is_err() {
+                metrics::counter!(RESPONSE_DROPPED).increment(1);
+            }
+        }
+    }
 }
 
 /// The running pipeline.
@@ -207,6 +345,7 @@ pub(crate) struct Started {
     workers: Vec<std::thread::JoinHandle<Shard>>,
     router: Router,
     snapshot: std::path::PathBuf,
+    detection: Detection,
 }
 
 impl Started {
@@ -218,6 +357,8 @@ impl Started {
                 tracing::warn!(error = %e, "signal task failed");
             }
         }
+        // The rule book holds the last senders: without them the workers drain and stop.
+        self.detection.detach();
         let (workers, router, path) = (self.workers, self.router, self.snapshot);
         let saved = tokio::task::spawn_blocking(move || {
             let shards: Vec<Shard> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
@@ -266,6 +407,7 @@ async fn registry_attributor(store: Arc<dyn Store>) -> anyhow::Result<Attributor
 }
 
 /// Starts detection and the NetFlow and MQTT sources; accounting arrives through `bus`.
+#[allow(clippy::too_many_arguments)] // The peers of the pipeline, each built by `serve`.
 pub(crate) async fn start(
     settings: &Settings,
     netflow_flag: Option<&str>,
@@ -273,6 +415,7 @@ pub(crate) async fn start(
     bus: &Bus,
     store: Arc<dyn Store>,
     respond: Option<mpsc::Sender<FindingEvent>>,
+    detection: &Detection,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let config = &settings.config;
@@ -293,6 +436,7 @@ pub(crate) async fn start(
             order: VecDeque::new(),
             by_id: HashMap::new(),
             capacity: config.signals.findings_capacity.max(1),
+            muted: HashMap::new(),
         }),
     });
 
@@ -322,6 +466,8 @@ pub(crate) async fn start(
     // count it was saved with, so every device finds its state on the same shard).
     let snapshot = settings.data_dir.join("detect-state.json");
     let mut detect_config = config.live_detection();
+    // The configuration's rules and those defined through the API.
+    detect_config.rules = (*detection.running_rules()).clone();
     // One notion of the fleet's networks: attribution's and detection's.
     if !config.signals.home_nets.is_empty() {
         detect_config.engine.home_nets = rampart_detect::HomeNets(config.signals.home_nets.clone());
@@ -374,14 +520,16 @@ pub(crate) async fn start(
         let (tx, rx) = sync_channel(QUEUE);
         let live = live.clone();
         let respond = respond.clone();
+        let gate = detection.gate(context.clone());
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn(move || worker(shard, rx, live, respond))
+                .spawn(move || worker(shard, rx, live, respond, gate))
                 .context("starting a detection worker")?,
         );
         senders.push(tx);
     }
+    detection.attach(senders.clone());
     let dispatch = Dispatch {
         router,
         workers: senders,
@@ -459,6 +607,7 @@ pub(crate) async fn start(
         workers: worker_threads,
         router,
         snapshot,
+        detection: detection.clone(),
     })
 }
 

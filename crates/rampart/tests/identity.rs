@@ -454,7 +454,7 @@ fn offline_root_passphrase_bulk_sign_revoke_rotate() {
     ]);
     println!("{bulk}");
     assert!(bulk.contains("issued 40 certificates"), "{bulk}");
-    assert!(bulk.contains("certificates/s/core"), "{bulk}");
+    assert!(bulk.contains("certificates per CPU-second"), "{bulk}");
     assert_eq!(mode(&w.join("out/meter-07.key.pem")), 0o600);
     ok(
         w,

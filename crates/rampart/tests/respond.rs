@@ -628,6 +628,30 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
     let (_, dev) = http(&addr, "GET", &format!("/api/v1/devices/{device}"), None);
     assert_eq!(dev["state"], "active", "{dev}");
 
+    // A wrong token is refused; a token made from a shell while the server runs lands in the
+    // same audit chain as the server's records.
+    let refused = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["-H", "Authorization: Bearer rmp_not-a-token"])
+        .arg(format!("http://{addr}/api/v1/devices"))
+        .output();
+    if let Ok(o) = refused {
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "401");
+    }
+    let o = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "tokens",
+            "create",
+            "--config",
+            "rampart.toml",
+            "--name",
+            "ci-bot",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
     drop(server);
     let o = Command::new(BIN)
         .current_dir(dir)
@@ -641,9 +665,25 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
         String::from_utf8_lossy(&o.stderr)
     );
     eprintln!("{}", String::from_utf8_lossy(&o.stdout));
-    // Tampering is found.
     let log = dir.join("data/audit.log");
     let text = std::fs::read_to_string(&log).unwrap();
+    for event in ["auth.sign_in", "token.created", "incident.undo"] {
+        assert!(
+            text.contains(&format!(r#""event":"{event}""#)),
+            "no {event} in the audit log"
+        );
+    }
+    assert!(
+        !text.contains(TOKEN),
+        "a token secret reached the audit log"
+    );
+    if have("curl") {
+        assert!(
+            text.contains(r#""event":"auth.refused""#),
+            "refusal not audited"
+        );
+    }
+    // Tampering is found.
     std::fs::write(&log, text.replacen("broker_disable", "broker_enable", 1)).unwrap();
     let o = Command::new(BIN)
         .current_dir(dir)

@@ -1,8 +1,9 @@
 //! The responder over a real SQLite store with the real action executor (registry actions):
 //! a finding opens an incident, the matching playbook waits for an approval, the approved
 //! action quarantines the device, the incident becomes contained, undo restores the device;
-//! a denied approval acts on nothing; an invalid playbook upload is refused with its position
-//! and the running set is kept.
+//! a denied approval acts on nothing; a run waiting for an approval carries on after a restart
+//! with the same approval id; an invalid playbook upload is refused with its position and the
+//! running set is kept.
 
 #![allow(clippy::unwrap_used)]
 
@@ -51,6 +52,13 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Responder>) {
     let playbooks = dir.join("playbooks");
     std::fs::create_dir_all(&playbooks).unwrap();
     std::fs::write(playbooks.join("ddos.toml"), PLAYBOOK).unwrap();
+    let responder = responder(store.clone(), dir).await;
+    (store, responder)
+}
+
+/// A responder over `store` with the playbooks of `dir`, as a (re)started server builds it.
+async fn responder(store: Arc<dyn Store>, dir: &std::path::Path) -> Arc<Responder> {
+    let playbooks = dir.join("playbooks");
     let actions = Arc::new(ContainActions::new(
         store.clone(),
         Context::new(),
@@ -60,7 +68,7 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Responder>) {
         None,
         None,
     ));
-    let responder = Responder::open(
+    Responder::open(
         store.clone(),
         actions,
         Arc::new(NoAudit),
@@ -69,8 +77,7 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Responder>) {
         GrouperConfig::default(),
     )
     .await
-    .unwrap();
-    (store, responder)
+    .unwrap()
 }
 
 fn finding(id: &str, device: &str) -> FindingInput {
@@ -221,6 +228,77 @@ async fn denied_approval_acts_on_nothing() {
     assert_eq!(state(&store, "meter-2").await, DeviceState::Active);
     let full = r.get(None, &id).await.unwrap();
     assert_ne!(full["incident"]["status"], "contained");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_approval_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, before) = setup(tmp.path()).await;
+    before.finding(finding("f-3", "meter-2")).await;
+    until("the run's checkpoint", || async {
+        !store
+            .list_ops("playbook_run", None, Some("awaiting_approval"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let apr = before.approvals(None)["approvals"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The server stops (its tasks are gone with it) and a new one starts on the same store.
+    drop(before);
+    let after = responder(store.clone(), tmp.path()).await;
+    assert_eq!(after.resume_runs().await.unwrap(), 1);
+    until("the approval again", || async {
+        !after.approvals(None)["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let pending = after.approvals(None);
+    assert_eq!(pending["approvals"][0]["id"], apr.as_str(), "{pending}");
+    assert_eq!(pending["approvals"][0]["device"], "meter-2");
+    assert_eq!(state(&store, "meter-2").await, DeviceState::Active);
+    after.decide(None, &apr, true, "alice").unwrap();
+    until("the quarantine", || async {
+        state(&store, "meter-2").await == DeviceState::Quarantined
+    })
+    .await;
+    until("the run to be finished in the store", || async {
+        let ops = store
+            .list_ops("playbook_run", None, None, 10)
+            .await
+            .unwrap();
+        ops.len() == 1 && ops[0].status == "finished"
+    })
+    .await;
+    // Nothing is left to resume: a third start runs nothing again.
+    let third = responder(store.clone(), tmp.path()).await;
+    assert_eq!(third.resume_runs().await.unwrap(), 0);
+    let list = third
+        .list(None, vec![], Some("meter-2".into()), 10, None)
+        .await
+        .unwrap();
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let full = third.get(None, &id).await.unwrap();
+    let runs: Vec<&str> = full["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "playbook_run")
+        .filter_map(|e| e["event"]["state"].as_str())
+        .collect();
+    assert!(runs.contains(&"resumed"), "{runs:?}");
+    let approvals = full["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "approval" && e["event"]["decision"] == "requested")
+        .count();
+    assert_eq!(approvals, 1, "one request, kept across the restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

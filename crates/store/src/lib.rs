@@ -9,6 +9,7 @@
 
 pub mod accounting;
 mod codec;
+pub mod detection;
 mod imp;
 pub mod incidents;
 mod types;
@@ -26,6 +27,7 @@ use rampart_core::{
 pub use accounting::{
     AccountingOp, AccountingStore, SessionFilter, SimBinding, StaticIps, StoredRecord,
 };
+pub use detection::{DetectionStore, RuleRow, SuppressionFilter, SuppressionRow};
 pub use imp::{PostgresStore, SqliteStore};
 pub use incidents::{
     IncidentCursor, IncidentFilter, IncidentRow, IncidentStore, OpRow, StoredTimelineRow,
@@ -73,7 +75,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// otherwise (tenants, tokens, and ICCID/IMSI uniqueness, which is global because a card exists
 /// once in the world).
 #[async_trait]
-pub trait Store: AccountingStore + IncidentStore + Send + Sync + 'static {
+pub trait Store: AccountingStore + IncidentStore + DetectionStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Checks the database answers.

@@ -9,10 +9,18 @@
 //! length running past the end of the file) gives it away, and since it was never synced it
 //! was never acknowledged, so recovery cuts it off. A segment is deleted once the store has
 //! folded everything in it.
-
+//!
+//! Segments are zero-filled to their full size and synced before the first entry goes in
+//! (the next one is prepared in the background while the current one fills up): a group then
+//! overwrites blocks that are already allocated without changing the file's size, so its
+//! `fdatasync` flushes data only, not a file-system journal commit — about ten times faster
+//! on ext4. A zero length ends the valid frames, like the end of the file does; when a segment
+//! is closed its unused zeros are cut off.
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 mod crc;
 #[cfg(test)]
@@ -28,6 +36,10 @@ const HEADER: usize = 8;
 pub(crate) const MAX_ENTRY: usize = 1 << 20;
 const SUFFIX: &str = ".seg";
 const ID_FILE: &str = "journal.id";
+/// The next segment while it is being zero-filled (not a segment: no `.seg` suffix).
+const SPARE_FILE: &str = "spare.tmp";
+/// Zeros written per call when filling a segment.
+const FILL_CHUNK: usize = 1 << 20;
 
 /// Why the journal could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +66,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
 }
 
 /// Appends one framed entry to `buf`.
+#[cfg(test)]
 pub(crate) fn frame(buf: &mut Vec<u8>, payload: &[u8]) -> Result<(), JournalError> {
     if payload.len() > MAX_ENTRY {
         return Err(JournalError::TooLarge(payload.len()));
@@ -64,6 +77,33 @@ pub(crate) fn frame(buf: &mut Vec<u8>, payload: &[u8]) -> Result<(), JournalErro
     buf.extend_from_slice(&len);
     buf.extend_from_slice(&crc.to_le_bytes());
     buf.extend_from_slice(payload);
+    Ok(())
+}
+
+/// Starts a frame at the end of `buf`: the payload is appended next, then [`end_frame`]
+/// fills in the header. Saves copying each payload once more.
+pub(crate) fn begin_frame(buf: &mut Vec<u8>) -> usize {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; HEADER]);
+    at
+}
+
+/// Completes the frame begun at `at`; on error the frame is removed again.
+pub(crate) fn end_frame(buf: &mut Vec<u8>, at: usize) -> Result<(), JournalError> {
+    let n = buf.len().saturating_sub(at + HEADER);
+    let len = u32::try_from(n)
+        .ok()
+        .filter(|_| n > 0 && n <= MAX_ENTRY)
+        .map(u32::to_le_bytes);
+    let (Some(len), Some(payload)) = (len, buf.get(at + HEADER..)) else {
+        buf.truncate(at);
+        return Err(JournalError::TooLarge(n));
+    };
+    let crc = crc::update(crc::update(!0, &len), payload) ^ !0;
+    if let Some(header) = buf.get_mut(at..at + HEADER) {
+        header[..4].copy_from_slice(&len);
+        header[4..].copy_from_slice(&crc.to_le_bytes());
+    }
     Ok(())
 }
 
@@ -153,7 +193,7 @@ fn identity(dir: &Path) -> Result<String, JournalError> {
     Ok(id)
 }
 
-/// The writing end. Owned by one task; every method blocks on the file system.
+/// The writing end. Owned by one thread; every method blocks on the file system.
 #[derive(Debug)]
 pub(crate) struct Journal {
     dir: PathBuf,
@@ -163,7 +203,11 @@ pub(crate) struct Journal {
     start: u64,
     /// Position after the last durable entry.
     end: u64,
+    /// Bytes of the open segment that are allocated (zero-filled or written) and synced.
+    filled: u64,
     segment_bytes: u64,
+    /// The next segment, being zero-filled in the background.
+    spare: Option<JoinHandle<Result<File, JournalError>>>,
 }
 
 /// What recovery found.
@@ -175,12 +219,21 @@ pub(crate) struct Recovered {
 
 impl Journal {
     /// Opens (creating) the journal in `dir`: finds the end of the last segment, cuts off a
-    /// torn tail, and appends after it. Segments grow to about `segment_bytes`.
+    /// torn tail, and appends after it. Segments hold about `segment_bytes` each.
     pub(crate) fn open(dir: &Path, segment_bytes: u64) -> Result<(Self, Recovered), JournalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let id = identity(dir)?;
+        let segment_bytes = segment_bytes.max(1);
+        // A spare left by a stopped process may be incomplete.
+        let spare = dir.join(SPARE_FILE);
+        match std::fs::remove_file(&spare) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&spare)(e)),
+        }
         let mut recovered = Recovered::default();
-        let (start, end, file) = match segments(dir)?.last().copied() {
+        let start = segments(dir)?.last().copied();
+        let (start, valid, file) = match start {
             Some(start) => {
                 let path = segment_path(dir, start);
                 let mut file = OpenOptions::new()
@@ -191,31 +244,47 @@ impl Journal {
                 let mut bytes = Vec::new();
                 file.read_to_end(&mut bytes).map_err(io(&path))?;
                 let valid = valid_prefix(&bytes);
-                let len = bytes.len() as u64;
-                if valid < len {
+                // The zeros of a filled segment are not a tail; anything else after the
+                // valid frames is.
+                let tail = bytes
+                    .get(usize::try_from(valid).unwrap_or(usize::MAX)..)
+                    .unwrap_or_default();
+                recovered.truncated =
+                    tail.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1) as u64;
+                if valid < bytes.len() as u64 {
                     file.set_len(valid).map_err(io(&path))?;
-                    file.sync_all().map_err(io(&path))?;
-                    recovered.truncated = len - valid;
                 }
-                file.seek(SeekFrom::Start(valid)).map_err(io(&path))?;
-                (start, start + valid, file)
+                (start, valid, file)
             }
             None => {
-                let (file, _) = create_segment(dir, 0)?;
+                let path = segment_path(dir, 0);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
+                sync_dir(dir)?;
                 (0, 0, file)
             }
         };
-        Ok((
-            Self {
-                dir: dir.to_owned(),
-                id,
-                file,
-                start,
-                end,
-                segment_bytes: segment_bytes.max(1),
-            },
-            recovered,
-        ))
+        // Fill the rest of the open segment (this also replaces a cut tail by zeros).
+        let path = segment_path(dir, start);
+        let filled = segment_bytes.max(valid);
+        fill_zeros(&file, valid, filled).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        let mut journal = Self {
+            dir: dir.to_owned(),
+            id,
+            file,
+            start,
+            end: start + valid,
+            filled,
+            segment_bytes,
+            spare: None,
+        };
+        journal.prepare_spare();
+        Ok((journal, recovered))
     }
 
     /// The journal's identity.
@@ -234,29 +303,28 @@ impl Journal {
     }
 
     /// Appends `framed` (entries made with [`frame`]) with one write and one `fdatasync`;
-    /// returns the new end. On failure the segment is cut back to the previous end, so the
-    /// next append does not follow a half-written group.
+    /// returns the new end. On failure the bytes written are zeroed again, so the next
+    /// append does not follow a half-written group.
     pub(crate) fn append(&mut self, framed: &[u8]) -> Result<u64, JournalError> {
         if framed.is_empty() {
             return Ok(self.end);
         }
-        if self.end > self.start && self.end - self.start >= self.segment_bytes {
-            self.rotate()?;
+        let used = self.end - self.start;
+        if used > 0 && used + framed.len() as u64 > self.filled {
+            self.rotate(self.end)?;
         }
+        let at = self.end - self.start;
         let path = segment_path(&self.dir, self.start);
         let written = self
             .file
-            .write_all(framed)
+            .write_all_at(framed, at)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
-            let at = self.end - self.start;
-            let _ignored = self
-                .file
-                .set_len(at)
-                .and_then(|()| self.file.seek(SeekFrom::Start(at)).map(drop));
+            let _ignored = fill_zeros(&self.file, at, at + framed.len() as u64);
             return Err(io(&path)(e));
         }
         self.end += framed.len() as u64;
+        self.filled = self.filled.max(self.end - self.start);
         Ok(self.end)
     }
 
@@ -265,31 +333,95 @@ impl Journal {
     /// the store already counts as folded.
     pub(crate) fn skip_to(&mut self, position: u64) -> Result<(), JournalError> {
         if position > self.end {
-            self.end = position;
-            self.rotate()?;
+            self.rotate(position)?;
         }
         Ok(())
     }
 
-    fn rotate(&mut self) -> Result<(), JournalError> {
-        let (file, _) = create_segment(&self.dir, self.end)?;
+    /// Closes the open segment (its unused zeros cut off) and continues in a new one that
+    /// starts at `at`, taking the spare when it is ready.
+    fn rotate(&mut self, at: u64) -> Result<(), JournalError> {
+        let path = segment_path(&self.dir, at);
+        let spare = self.dir.join(SPARE_FILE);
+        let file = match self.spare.take().map(JoinHandle::join) {
+            Some(Ok(Ok(file))) => {
+                std::fs::rename(&spare, &path).map_err(io(&path))?;
+                file
+            }
+            failed => {
+                if let Some(Ok(Err(e))) = failed {
+                    tracing::warn!(error = %e, "journal spare segment not prepared; filling one now");
+                }
+                let file = prepare(&self.dir, SPARE_FILE, self.segment_bytes)?;
+                std::fs::rename(&spare, &path).map_err(io(&path))?;
+                file
+            }
+        };
+        sync_dir(&self.dir)?;
+        // Reading never goes past the next segment's start, so the cut needs no sync.
+        let used = self.end - self.start;
+        if let Err(e) = self.file.set_len(used) {
+            tracing::warn!(error = %e, "cannot cut the unused end of a journal segment");
+        }
         self.file = file;
-        self.start = self.end;
+        self.start = at;
+        self.end = at;
+        self.filled = self.segment_bytes;
+        self.prepare_spare();
         Ok(())
+    }
+
+    /// Starts zero-filling the next segment in the background.
+    fn prepare_spare(&mut self) {
+        let (dir, bytes) = (self.dir.clone(), self.segment_bytes);
+        let spawned = std::thread::Builder::new()
+            .name("radius-journal-spare".to_owned())
+            .spawn(move || prepare(&dir, SPARE_FILE, bytes));
+        match spawned {
+            Ok(handle) => self.spare = Some(handle),
+            Err(e) => tracing::warn!(error = %e, "cannot start preparing a journal segment"),
+        }
     }
 }
 
-fn create_segment(dir: &Path, start: u64) -> Result<(File, PathBuf), JournalError> {
-    let path = segment_path(dir, start);
+impl Drop for Journal {
+    /// Waits for the spare: a journal reopened on the same directory must not find a file
+    /// still being zero-filled under its name.
+    fn drop(&mut self) {
+        if let Some(spare) = self.spare.take() {
+            let _ignored = spare.join();
+        }
+    }
+}
+
+/// Creates `dir/name` zero-filled to `bytes` and synced.
+fn prepare(dir: &Path, name: &str, bytes: u64) -> Result<File, JournalError> {
+    let path = dir.join(name);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
-        .truncate(false)
+        .truncate(true)
         .open(&path)
         .map_err(io(&path))?;
-    sync_dir(dir)?;
-    Ok((file, path))
+    fill_zeros(&file, 0, bytes).map_err(io(&path))?;
+    file.sync_all().map_err(io(&path))?;
+    Ok(file)
+}
+
+/// Writes zeros over `[from, to)` of `file`, so that those blocks are allocated.
+fn fill_zeros(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros =
+        vec![0u8; FILL_CHUNK.min(usize::try_from(to.saturating_sub(from)).unwrap_or(FILL_CHUNK))];
+    let mut at = from;
+    while at < to {
+        let n = zeros
+            .len()
+            .min(usize::try_from(to - at).unwrap_or(usize::MAX));
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Length of the run of valid frames at the start of `bytes`.

@@ -177,14 +177,20 @@ impl Harness {
         )
     }
 
-    pub async fn stop(mut self) -> Arc<dyn Store> {
+    pub async fn stop(self) -> Arc<dyn Store> {
+        self.stop_keeping_dir().await.0
+    }
+
+    /// Stops the server; the directory (which holds the store's database) stays until the
+    /// returned guard is dropped, so that the store can be used further.
+    pub async fn stop_keeping_dir(mut self) -> (Arc<dyn Store>, tempfile::TempDir) {
         if let Some(s) = self.stop.take() {
             let _ignored = s.send(());
         }
         if let Some(t) = self.task.take() {
             t.await.expect("server task");
         }
-        self.store.clone()
+        (self.store, self._dir)
     }
 }
 

@@ -7,8 +7,11 @@
 
 mod auth;
 mod authz;
+mod detection;
 mod docs;
 mod harness;
+mod hygiene;
+mod identity;
 mod paging;
 mod registry;
 mod response;

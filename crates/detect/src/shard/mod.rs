@@ -11,6 +11,7 @@ mod key;
 mod raise;
 mod reorder;
 mod signals;
+mod swap;
 
 use std::sync::Arc;
 
@@ -79,6 +80,9 @@ pub struct Shard {
     pub(crate) next_sweep: i64,
     pub(crate) stats: ShardStats,
     pub(crate) rules: rules::RuleState,
+    /// The rules evaluated: the configuration's at first, replaced while running by
+    /// [`Shard::set_rules`].
+    pub(crate) rule_set: Arc<rules::RuleConfig>,
     /// Allow-lists with MUD entries merged, per profile.
     pub(crate) policies: std::collections::BTreeMap<String, Vec<policy::Allow>>,
     /// Equipment → SIMs seen in it (hashes), for devices of this shard.
@@ -106,6 +110,7 @@ impl Shard {
     ) -> Self {
         Self {
             policies: cfg.policy.compile(),
+            rule_set: Arc::new(cfg.rules.clone()),
             cfg,
             intel,
             context,

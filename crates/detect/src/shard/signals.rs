@@ -217,18 +217,18 @@ impl Shard {
             dev.profile
         });
         if let Some(p) = profile
-            && !self.cfg.rules.rules.is_empty()
+            && !self.rule_set.rules.is_empty()
         {
             let mut outcomes = Vec::new();
             let owned = Key::from(key);
             let Self {
                 rules,
                 profiles,
-                cfg,
+                rule_set,
                 ..
             } = self;
             let name = profile_name(profiles, p);
-            rules.on_metrics(&cfg.rules, &owned, name, &m.record, &mut outcomes);
+            rules.on_metrics(&rule_set.rules, &owned, name, &m.record, &mut outcomes);
             for o in outcomes {
                 match o {
                     rules::RuleOutcome::Alarm(t) => trig.push(t),

@@ -154,13 +154,14 @@ impl Est {
             let grant = tokens.peek(&token).ok_or(EstError::Unauthorized)?;
             let tenant = TenantId::parse(&grant.tenant).map_err(|_| EstError::Internal)?;
             let device = DeviceId::parse(&grant.device).map_err(|_| EstError::Internal)?;
-            // Validate before using the token up, so a bad CSR does not burn it.
-            self.authority
-                .check_csr(&tenant, &device, &grant.profile, der)?;
-            let grant = tokens.consume(&token)?;
-            return Ok(self
+            // Verify, sign and check the key before using the token up, so a bad CSR does not
+            // burn it; the certificate is handed out only once recorded.
+            let signed = self
                 .authority
-                .issue(&tenant, &device, &grant.profile, der)?);
+                .sign_request(&tenant, &device, &grant.profile, der)?;
+            self.authority.check_duplicate(&signed)?;
+            tokens.consume(&token)?;
+            return Ok(self.authority.commit_one(signed)?);
         }
         if let Some(peer) = peer {
             for m in &self.manufacturers {

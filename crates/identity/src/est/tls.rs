@@ -1,19 +1,27 @@
 //! HTTPS for EST on tokio-rustls + hyper: an accept loop that verifies client certificates with
 //! rustls' `WebPkiClientVerifier` (optional client auth, our CRLs) and passes the verified chain
 //! to the router as a [`PeerCertificates`] request extension.
+//!
+//! With a [`PresentationLog`] ([`TlsSettings::server_config_recording`] and [`serve_recording`])
+//! every client certificate a handshake completes with is recorded with the client's address,
+//! and so is every certificate refused because the CRL lists it: the verifier learns the
+//! address of the handshake it judges from a task-local the accept loop sets.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rustls::ServerConfig;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -22,6 +30,12 @@ use tower::ServiceExt;
 use super::PeerCertificates;
 use crate::IdentityError;
 use crate::crl::CrlSet;
+use crate::presence::{Outcome, PresentationLog};
+
+tokio::task_local! {
+    /// The client address of the handshake being polled, for the recording verifier.
+    static PEER_ADDR: IpAddr;
+}
 
 /// Handshake deadline: a client that stalls the handshake loses its connection.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,6 +98,19 @@ impl TlsSettings {
     /// manufacturer chains come with no CRL; our own certificates are covered by our CRLs and
     /// the EST handlers check the index again.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, IdentityError> {
+        self.build(None)
+    }
+
+    /// [`Self::server_config`], recording client certificates refused as revoked in `log`
+    /// (with [`serve_recording`], which also records those accepted).
+    pub fn server_config_recording(
+        &self,
+        log: Arc<PresentationLog>,
+    ) -> Result<Arc<ServerConfig>, IdentityError> {
+        self.build(Some(log))
+    }
+
+    fn build(&self, log: Option<Arc<PresentationLog>>) -> Result<Arc<ServerConfig>, IdentityError> {
         let err = |e: &dyn std::fmt::Display| IdentityError::generate(format!("tls: {e}"));
         let mut roots = rustls::RootCertStore::empty();
         for r in &self.client_roots {
@@ -98,6 +125,13 @@ impl TlsSettings {
                 .allow_unauthenticated()
                 .build()
                 .map_err(|e| err(&e))?;
+        let verifier: Arc<dyn ClientCertVerifier> = match log {
+            Some(log) => Arc::new(RecordingVerifier {
+                inner: verifier,
+                log,
+            }),
+            None => verifier,
+        };
         let mut cfg = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| err(&e))?
@@ -106,6 +140,75 @@ impl TlsSettings {
             .map_err(|e| err(&e))?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
+    }
+}
+
+/// Delegates every decision to rustls' verifier and records the certificates it refuses as
+/// revoked.
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    log: Arc<PresentationLog>,
+}
+
+impl ClientCertVerifier for RecordingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        if matches!(
+            verdict,
+            Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+        ) && let Ok(addr) = PEER_ADDR.try_with(|a| *a)
+        {
+            let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+            self.log
+                .record(end_entity, addr, at, Outcome::RefusedRevoked);
+        }
+        verdict
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
     }
 }
 
@@ -144,6 +247,29 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_inner(listener, tls, app, shutdown, None).await
+}
+
+/// [`serve`], recording in `log` the client certificate of every completed handshake (and,
+/// with a configuration from [`TlsSettings::server_config_recording`], those refused as
+/// revoked) with the client's address.
+pub async fn serve_recording(
+    listener: TcpListener,
+    tls: TlsConfigHandle,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+    log: Arc<PresentationLog>,
+) -> std::io::Result<()> {
+    serve_inner(listener, tls, app, shutdown, Some(log)).await
+}
+
+async fn serve_inner(
+    listener: TcpListener,
+    tls: TlsConfigHandle,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+    log: Option<Arc<PresentationLog>>,
+) -> std::io::Result<()> {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
@@ -165,9 +291,14 @@ pub async fn serve(
         };
         let acceptor = TlsAcceptor::from(tls.current());
         let app = app.clone();
+        let log = log.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let handshake = PEER_ADDR.scope(
+                remote.ip(),
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)),
+            );
+            let stream = match handshake.await {
                 Ok(Ok(s)) => s,
                 Ok(Err(error)) => {
                     metrics::counter!("rampart_identity_est_handshake_failures_total").increment(1);
@@ -182,6 +313,9 @@ pub async fn serve(
             let peer = stream.get_ref().1.peer_certificates().map(|c| {
                 PeerCertificates(Arc::new(c.iter().map(|d| d.clone().into_owned()).collect()))
             });
+            if let (Some(log), Some(ee)) = (&log, peer.as_ref().and_then(|p| p.end_entity())) {
+                log.record(ee, remote.ip(), unix_now(), Outcome::Accepted);
+            }
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 if let Some(p) = &peer {
                     req.extensions_mut().insert(p.clone());
@@ -197,4 +331,10 @@ pub async fn serve(
             }
         });
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

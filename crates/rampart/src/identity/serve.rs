@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rampart_config::IdentityConfig;
 use rampart_identity::est::tls::{TlsConfigHandle, TlsSettings};
+use rampart_identity::presence::PresentationLog;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio::sync::watch;
@@ -36,6 +37,12 @@ const SELF_ISSUED_DAYS: i64 = 30;
 const MAX_BODY: usize = 64 * 1024;
 /// Time a client has to send its request body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// EST requests served together in one locked section at most.
+const EST_BATCH: usize = 64;
+/// EST requests waiting for a batch at most (the listener serves 1,024 connections).
+const EST_QUEUE: usize = 1024;
+/// Histogram of EST batch sizes.
+const EST_BATCH_SIZE: &str = "rampart_identity_est_batch_size";
 
 /// The identity authority's part of serve: routes for the API listener.
 #[derive(Default)]
@@ -46,6 +53,15 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
+    /// The same API state, answering the certificate routes (listing, revocation) when
+    /// identity is on.
+    pub(crate) fn api(&self, state: rampart_api::ApiState) -> rampart_api::ApiState {
+        match &self.service {
+            Some(s) => state.with_identity(Arc::new(super::api::IdentityApi::new(s.clone()))),
+            None => state,
+        }
+    }
+
     /// Adds `GET /crl.pem` and `GET /crl.der` (no authentication) to `app` when identity is on.
     pub(crate) fn merge_into(&self, app: Router) -> Router {
         match &self.routes {
@@ -160,6 +176,8 @@ struct EstTls {
     names: Vec<String>,
     manufacturer_roots: Vec<CertificateDer<'static>>,
     built: AtomicU64,
+    /// Where client certificates presented to the listener are recorded.
+    presentations: Arc<PresentationLog>,
 }
 
 impl EstTls {
@@ -174,7 +192,12 @@ impl EstTls {
         if self.built.load(Ordering::Acquire) == section.generation {
             return;
         }
-        let built = build_config(section, &self.server(), &self.manufacturer_roots);
+        let built = build_config(
+            section,
+            &self.server(),
+            &self.manufacturer_roots,
+            &self.presentations,
+        );
         match built {
             Ok(cfg) => {
                 self.handle.replace(cfg);
@@ -191,11 +214,12 @@ impl EstTls {
 }
 
 /// A server configuration from the section's CA chain and CRLs, manufacturer roots and the
-/// server certificate.
+/// server certificate; client certificates refused as revoked are recorded in `log`.
 fn build_config(
     section: &Section,
     server: &ServerCert,
     manufacturer_roots: &[CertificateDer<'static>],
+    log: &Arc<PresentationLog>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let ca = section.auth.ca();
     let mut client_roots = ca.chain_der();
@@ -212,7 +236,7 @@ fn build_config(
         client_roots,
         crls,
     };
-    Ok(settings.server_config()?)
+    Ok(settings.server_config_recording(log.clone())?)
 }
 
 fn self_issue(section: &Section, names: &[String]) -> anyhow::Result<ServerCert> {
@@ -266,10 +290,15 @@ fn server_from_files(cert: &Path, key: &Path) -> anyhow::Result<ServerCert> {
     })
 }
 
-/// State of the EST proxy handler.
+/// State of the EST proxy handler: the queue to the batcher.
 struct EstShared {
-    service: IdentityService,
-    tls: Arc<EstTls>,
+    jobs: tokio::sync::mpsc::Sender<EstJob>,
+}
+
+/// One EST request, body read, waiting for its batch.
+struct EstJob {
+    req: Request,
+    reply: tokio::sync::oneshot::Sender<Response>,
 }
 
 async fn start_est(
@@ -287,13 +316,15 @@ async fn start_est(
         .flat_map(|m| m.roots.iter().cloned())
         .collect();
     let (names2, roots2) = (names.clone(), manufacturer_roots.clone());
+    let presentations = service.presentations().clone();
+    let log = presentations.clone();
     let (server, config, generation) = service
         .with_section(move |section| {
             let server = match files {
                 Some((cert, key)) => server_from_files(&cert, &key)?,
                 None => self_issue(section, &names2)?,
             };
-            let config = build_config(section, &server, &roots2)?;
+            let config = build_config(section, &server, &roots2, &log)?;
             Ok((server, config, section.generation))
         })
         .await?;
@@ -303,15 +334,15 @@ async fn start_est(
         names,
         manufacturer_roots,
         built: AtomicU64::new(generation),
+        presentations: presentations.clone(),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the EST listener to {addr}"))?;
     let bound = listener.local_addr().unwrap_or(addr);
-    let shared = Arc::new(EstShared {
-        service: service.clone(),
-        tls: tls.clone(),
-    });
+    let (jobs, queue) = tokio::sync::mpsc::channel(EST_QUEUE);
+    tokio::spawn(est_batches(service.clone(), tls.clone(), queue));
+    let shared = Arc::new(EstShared { jobs });
     let app = crl_routes(service.dir()).merge(Router::new().fallback(est_proxy).with_state(shared));
     let handle = tls.handle.clone();
     tokio::spawn(async move {
@@ -320,8 +351,15 @@ async fn start_est(
             // An error means the sender is gone, which only happens at exit.
             let _ignored = stop.wait_for(|s| *s).await;
         };
-        if let Err(error) = rampart_identity::est::tls::serve(listener, handle, app, shutdown).await
-        {
+        let served = rampart_identity::est::tls::serve_recording(
+            listener,
+            handle,
+            app,
+            shutdown,
+            presentations,
+        )
+        .await;
+        if let Err(error) = served {
             tracing::error!(%error, "EST listener failed");
         }
     });
@@ -329,7 +367,7 @@ async fn start_est(
     Ok(tls)
 }
 
-/// Runs one EST request on an up-to-date authority, holding the CA directory's lock.
+/// Reads an EST request's body and queues it for [`est_batches`].
 async fn est_proxy(State(est): State<Arc<EstShared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await
@@ -340,28 +378,76 @@ async fn est_proxy(State(est): State<Arc<EstShared>>, req: Request) -> Response 
         }
         Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),
     };
-    let req = Request::from_parts(parts, Body::from(bytes));
-    let (state, lock, section) = match est.service.begin().await {
-        Ok(x) => x,
-        Err(error) => {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "identity authority unavailable"
-            );
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "identity authority unavailable\n",
-            )
-                .into_response();
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = EstJob {
+        req: Request::from_parts(parts, Body::from(bytes)),
+        reply,
+    };
+    if est.jobs.send(job).await.is_err() {
+        return unavailable();
+    }
+    answer.await.unwrap_or_else(|_| unavailable())
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "identity authority unavailable\n",
+    )
+        .into_response()
+}
+
+/// Serves queued EST requests in batches: whatever queued while the previous batch ran (up
+/// to [`EST_BATCH`]) runs concurrently in one locked section on an up-to-date authority, so
+/// the CA directory's lock is taken once per batch and the batch's token uses and index
+/// appends share their syncs (the identity crate group-commits them).
+async fn est_batches(
+    service: IdentityService,
+    tls: Arc<EstTls>,
+    mut queue: tokio::sync::mpsc::Receiver<EstJob>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < EST_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
         }
-    };
-    est.tls.refresh(&section);
-    let response = match section.est.clone().oneshot(req).await {
-        Ok(r) => r,
-        Err(never) => match never {},
-    };
-    est.service.end(state, lock).await;
-    response
+        metrics::histogram!(EST_BATCH_SIZE).record(jobs.len() as f64);
+        let (state, lock, section) = match service.begin().await {
+            Ok(x) => x,
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "identity authority unavailable"
+                );
+                for job in jobs {
+                    // The client may be gone; nothing to do then.
+                    let _ignored = job.reply.send(unavailable());
+                }
+                continue;
+            }
+        };
+        tls.refresh(&section);
+        let mut running = tokio::task::JoinSet::new();
+        for job in jobs {
+            let router = section.est.clone();
+            running.spawn(async move {
+                let response = match router.oneshot(job.req).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                let _ignored = job.reply.send(response);
+            });
+        }
+        while let Some(done) = running.join_next().await {
+            if let Err(error) = done {
+                tracing::error!(%error, "EST request task failed");
+            }
+        }
+        service.end(state, lock).await;
+    }
 }
 
 /// Follows other writers, keeps the CRL fresh and renews the self-issued EST certificate.

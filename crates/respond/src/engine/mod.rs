@@ -17,12 +17,8 @@ use rampart_incidents::{
     FindingFacts as IncidentFacts, Grouper, GrouperConfig, Incident, IncidentChange, Status,
     TimelineEntry, TimelineEvent,
 };
-use rampart_playbook::{
-    ActionSpec, FindingFacts as PlaybookFacts, Playbook, PlaybookSet, Run, RunInputs, RunStep,
-    Scope, Target, Validator,
-};
+use rampart_playbook::{FindingFacts as PlaybookFacts, Playbook, PlaybookSet, Scope, Validator};
 use rampart_store::{IncidentRow, Store, TimelineRow};
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -30,6 +26,7 @@ use crate::actions::{ActionTarget, DeviceActions};
 use crate::audit::AuditSink;
 
 mod operator;
+mod runs;
 
 /// Metric: findings the responder took in.
 const FINDINGS: &str = "rampart_respond_findings_total";
@@ -173,6 +170,8 @@ pub trait IncidentSink: Send + Sync {
 /// A queued store write.
 enum Write {
     Put(Box<IncidentRow>, Vec<TimelineRow>),
+    /// A playbook run checkpoint.
+    Op(Box<rampart_store::OpRow>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -185,6 +184,12 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Write>) {
                 if let Err(e) = store.put_incident_with_timeline(&row, &timeline).await {
                     metrics::counter!(WRITE_ERRORS).increment(1);
                     tracing::error!(error = %e, incident = %row.id, "incident not stored");
+                }
+            }
+            Write::Op(op) => {
+                if let Err(e) = store.put_op(&op).await {
+                    metrics::counter!(WRITE_ERRORS).increment(1);
+                    tracing::error!(error = %e, op = %op.id, "playbook run checkpoint not stored");
                 }
             }
             Write::Flush(done) => {
@@ -454,7 +459,8 @@ impl Responder {
                 device: device.clone(),
             };
             let (inc, fid) = (incident.clone(), f.id.clone());
-            tokio::spawn(async move { me.run(pb, target, inc, fid, severity).await });
+            let state = dev.as_ref().map(|d| d.state);
+            tokio::spawn(async move { me.run(pb, target, inc, fid, severity, state).await });
         }
     }
 
@@ -517,198 +523,4 @@ impl Responder {
         g.update(inc.clone(), now);
         Ok(inc)
     }
-
-    async fn run(
-        self: Arc<Self>,
-        pb: Playbook,
-        target: ActionTarget,
-        incident: String,
-        finding: String,
-        severity: rampart_incidents::Severity,
-    ) {
-        let actor = format!("playbook:{}", pb.name);
-        let mut run = Run::start(
-            &pb,
-            Target::Device(target.device.clone()),
-            OffsetDateTime::now_utc(),
-        );
-        self.audit.record(&json!({
-            "event": "playbook.run_started", "actor": actor, "playbook": pb.name,
-            "incident": incident, "tenant": target.tenant.as_str(), "device": target.device.as_str(),
-        }));
-        self.note_run(&incident, &pb.name, "started", &actor).await;
-        let mut contained = false;
-        loop {
-            let finding_active = self
-                .active
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&finding);
-            let inputs = RunInputs {
-                finding_active,
-                device_state: self
-                    .store
-                    .get_device(&target.tenant, &target.device)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|d| d.state),
-                severity: rampart_playbook::Severity::from_str(severity.as_str())
-                    .unwrap_or(rampart_playbook::Severity::Info),
-            };
-            match run.poll(OffsetDateTime::now_utc(), &inputs) {
-                RunStep::Execute { step_index, action } => {
-                    let result = self.actions.apply(&target, &action, false, &actor).await;
-                    if result.succeeded && result.status == "applied" && is_containment(&action) {
-                        contained = true;
-                    }
-                    if let Err(e) =
-                        run.action_done(step_index, result.succeeded, OffsetDateTime::now_utc())
-                    {
-                        tracing::error!(error = %e, "playbook run out of step");
-                        break;
-                    }
-                    let event = TimelineEvent::Action {
-                        name: result.action.clone(),
-                        status: result.status.clone(),
-                        target: result.target.clone(),
-                        detail: json!({
-                            "spec": action, "tenant": target.tenant.as_str(),
-                            "device": target.device.as_str(), "playbook": pb.name,
-                            "succeeded": result.succeeded, "result": result.detail,
-                        }),
-                    };
-                    if let Err(e) = self
-                        .record(&incident, vec![event], Some(&actor), None)
-                        .await
-                    {
-                        tracing::error!(error = %e, "action not recorded on the incident");
-                    }
-                }
-                RunStep::InFlight { .. } => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                RunStep::Sleep { until } => {
-                    let d = until - OffsetDateTime::now_utc();
-                    if d.is_positive() {
-                        tokio::time::sleep(d.unsigned_abs()).await;
-                    }
-                }
-                RunStep::AwaitApproval {
-                    step_index,
-                    deadline,
-                } => {
-                    self.await_approval(&mut run, &pb, &target, &incident, step_index, deadline)
-                        .await;
-                }
-                RunStep::Finished(status) => {
-                    let state = serde_json::to_value(&status)
-                        .ok()
-                        .map(|v| match v {
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        })
-                        .unwrap_or_default();
-                    self.audit.record(&json!({
-                        "event": "playbook.run_finished", "actor": actor, "playbook": pb.name,
-                        "incident": incident, "status": status,
-                    }));
-                    let to = (contained && status.is_success()).then_some(Status::Contained);
-                    let ev = TimelineEvent::PlaybookRun {
-                        playbook: pb.name.clone(),
-                        state,
-                    };
-                    if let Err(e) = self.record(&incident, vec![ev], Some(&actor), to).await {
-                        tracing::warn!(error = %e, "run end not recorded on the incident");
-                    }
-                    break;
-                }
-            }
-        }
-    }
-
-    async fn note_run(&self, incident: &str, playbook: &str, state: &str, actor: &str) {
-        let ev = TimelineEvent::PlaybookRun {
-            playbook: playbook.into(),
-            state: state.into(),
-        };
-        if let Err(e) = self.record(incident, vec![ev], Some(actor), None).await {
-            tracing::warn!(error = %e, "run not recorded on the incident");
-        }
-    }
-
-    async fn await_approval(
-        &self,
-        run: &mut Run,
-        pb: &Playbook,
-        target: &ActionTarget,
-        incident: &str,
-        step: usize,
-        deadline: OffsetDateTime,
-    ) {
-        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("apr-{}-{n}", Timestamp::now().0);
-        let notify = Arc::new(Notify::new());
-        self.approvals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id.clone(),
-                PendingApproval {
-                    tenant: target.tenant.clone(),
-                    incident: incident.into(),
-                    playbook: pb.name.clone(),
-                    device: target.device.clone(),
-                    step,
-                    deadline,
-                    decision: None,
-                    notify: notify.clone(),
-                },
-            );
-        let ev = TimelineEvent::Approval {
-            id: id.clone(),
-            decision: "requested".into(),
-            by: format!("playbook:{}", pb.name),
-        };
-        if let Err(e) = self.record(incident, vec![ev], None, None).await {
-            tracing::warn!(error = %e, "approval request not recorded");
-        }
-        let wait = deadline - OffsetDateTime::now_utc();
-        if wait.is_positive() {
-            // Woken by a decision, or the deadline passed: the outcome is read below.
-            let _decided = tokio::time::timeout(wait.unsigned_abs(), notify.notified())
-                .await
-                .is_ok();
-        }
-        let decided = self
-            .approvals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id)
-            .and_then(|p| p.decision);
-        let now = OffsetDateTime::now_utc();
-        let (decision, by) = match decided {
-            Some((true, by)) => (run.approve(&by, now).map(|()| "approved"), by),
-            Some((false, by)) => (run.deny(&by, now).map(|()| "denied"), by),
-            // The run applies the step's on_timeout at its next poll.
-            None => (Ok("timed_out"), "deadline".to_owned()),
-        };
-        let decision = decision.unwrap_or("expired");
-        self.audit.record(&json!({
-            "event": "approval.decided", "id": id, "decision": decision, "actor": by,
-            "incident": incident, "playbook": pb.name,
-        }));
-        let ev = TimelineEvent::Approval {
-            id,
-            decision: decision.into(),
-            by: by.clone(),
-        };
-        if let Err(e) = self.record(incident, vec![ev], Some(&by), None).await {
-            tracing::warn!(error = %e, "approval decision not recorded");
-        }
-    }
-}
-
-fn is_containment(a: &ActionSpec) -> bool {
-    !matches!(a, ActionSpec::Webhook { .. } | ActionSpec::Siem)
 }

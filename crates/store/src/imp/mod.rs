@@ -28,6 +28,7 @@ use crate::{
 
 mod accounting;
 mod backends;
+mod detection;
 mod helpers;
 mod import;
 mod incidents;
@@ -35,6 +36,7 @@ mod incidents;
 use accounting::store_accounting;
 use accounting::{self as acct, CHUNK_ROWS};
 pub use backends::{PostgresStore, SqliteStore};
+use detection::store_detection;
 use helpers::store_helpers;
 use import::store_import;
 use incidents::store_incidents;
@@ -103,6 +105,7 @@ macro_rules! store_impl {
         store_import!($store, $db);
         store_accounting!($store, $db);
         store_incidents!($store, $db);
+        store_detection!($store, $db);
 
         #[async_trait]
         impl Store for $store {

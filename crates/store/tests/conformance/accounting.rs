@@ -292,3 +292,39 @@ pub(super) async fn accounting_folding(s: Arc<dyn Store>) {
     assert_eq!(s.records_for_session("f-1").await.unwrap().len(), 2);
     assert_eq!(s.folded_position("j-1").await.unwrap(), Some(9000));
 }
+
+/// A fold of many records goes in as several multi-row statements: every record arrives,
+/// unchanged and in log order, whatever the chunk it fell into.
+pub(super) async fn accounting_many_records(s: Arc<dyn Store>) {
+    let mut ops = Vec::new();
+    let mut want: Vec<Vec<AccountingRecord>> = vec![Vec::new(); 3];
+    for i in 0..301i64 {
+        let k = usize::try_from(i % 3).unwrap();
+        let mut sess = session(
+            "pgw-m",
+            &format!("m-{k}"),
+            "001010000000777",
+            [10, 2, 0, 1],
+            i,
+        );
+        sess.input_octets = u64::try_from(i).unwrap() * 1000;
+        if k == 2 {
+            // Accounting-On/Off records carry no IMSI.
+            sess.imsi = None;
+        }
+        let AccountingOp::Record(r) = record(if i % 2 == 0 { "Start" } else { "Stop" }, &sess)
+        else {
+            unreachable!()
+        };
+        want[k].push((*r).clone());
+        ops.push(AccountingOp::Record(r));
+    }
+    s.fold_accounting("j-m", 301, &ops).await.unwrap();
+    assert_eq!(s.count_accounting_records().await.unwrap(), 301);
+    for (k, want) in want.iter().enumerate() {
+        let got = s.records_for_session(&format!("m-{k}")).await.unwrap();
+        assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+        let got: Vec<_> = got.into_iter().map(|r| r.record).collect();
+        assert_eq!(&got, want, "session m-{k}");
+    }
+}
