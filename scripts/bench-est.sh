@@ -6,7 +6,7 @@
 # TLS handshakes to the same listener with the same client and concurrency
 # (`rampart bench est --handshake-only`), and `openssl s_time -new` (OpenSSL's client, one
 # connection at a time, 10 s) as an outside reference. Three runs; prints each run's summary,
-# the server's CPU time per operation and the load generator's.
+# the server's CPU time per operation (during the timed part) and the load generator's.
 #   scripts/bench-est.sh [COUNT=2000] [CONCURRENCY=32]
 # RAMPART_BIN=path skips the build and uses that binary; CARGO_TARGET_DIR and TMPDIR are
 # honoured.
@@ -58,15 +58,13 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(c
 echo "count $count, concurrency $conc, EST at 127.0.0.1:$port"
 for run in 1 2 3; do
   echo "== run $run: simpleenroll, new TLS connection and token each (load $(cut -d' ' -f1-3 /proc/loadavg))"
-  before=$(ticks "$serve_pid")
-  /usr/bin/time -f "load generator: %U s user, %S s sys, %e s" "$bin" bench est "${cfg[@]}" \
-    --target "127.0.0.1:$port" --count "$count" --concurrency "$conc" 2>&1 | tail -n 3
-  server_cpu "$before" "$count"
+  /usr/bin/time -f "load generator: %U s user, %S s sys, %e s (preparation included)" \
+    "$bin" bench est "${cfg[@]}" --target "127.0.0.1:$port" --count "$count" \
+    --concurrency "$conc" --server-pid "$serve_pid" 2>&1 | tail -n 4
   echo "== run $run: TLS handshakes only, same client (load $(cut -d' ' -f1-3 /proc/loadavg))"
-  before=$(ticks "$serve_pid")
   /usr/bin/time -f "load generator: %U s user, %S s sys, %e s" "$bin" bench est "${cfg[@]}" \
-    --target "127.0.0.1:$port" --count "$count" --concurrency "$conc" --handshake-only 2>&1 | tail -n 2
-  server_cpu "$before" "$count"
+    --target "127.0.0.1:$port" --count "$count" --concurrency "$conc" --handshake-only \
+    --server-pid "$serve_pid" 2>&1 | tail -n 3
   echo "== run $run: openssl s_time -new, 10 s (load $(cut -d' ' -f1-3 /proc/loadavg))"
   before=$(ticks "$serve_pid")
   n=$(openssl s_time -connect "127.0.0.1:$port" -new -time 10 -CAfile "$work/data/ca/root.pem" 2>&1 \

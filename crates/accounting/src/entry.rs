@@ -169,6 +169,16 @@ pub(crate) fn unknown_imsi(a: &Applied, registry: &RegistryIndex) -> bool {
 }
 
 impl Entry {
+    /// The (NAS, Acct-Session-Id) whose row this entry upserts or deletes.
+    pub(crate) fn session_key(&self) -> Option<(&str, &str)> {
+        match (&self.change, &self.record) {
+            (Change::Record, Some(r)) => Some((&r.session.nas, &r.session.session_id)),
+            (Change::Upsert(s), _) => Some((&s.nas, &s.session_id)),
+            (Change::End { nas, session_id }, _) => Some((nas, session_id)),
+            _ => None,
+        }
+    }
+
     /// This entry, borrowed.
     pub(crate) fn as_ref(&self) -> EntryRef<'_> {
         EntryRef {
@@ -204,7 +214,9 @@ impl Entry {
     }
 
     /// The store operations, in the order the store applies them.
-    pub(crate) fn into_ops(self, ops: &mut Vec<AccountingOp>) {
+    /// `upsert` false leaves out the session upsert: the caller knows a later change of
+    /// the same session in the same transaction supersedes it.
+    pub(crate) fn into_ops(self, ops: &mut Vec<AccountingOp>, upsert: bool) {
         let Self {
             record,
             change,
@@ -213,7 +225,7 @@ impl Entry {
             unknown,
         } = self;
         let session = match (&change, &record) {
-            (Change::Record, Some(r)) => Some(Box::new(r.session.clone())),
+            (Change::Record, Some(r)) if upsert => Some(Box::new(r.session.clone())),
             _ => None,
         };
         let (at, nas) = record.as_ref().map_or((Timestamp(0), String::new()), |r| {
@@ -229,7 +241,11 @@ impl Entry {
                     ops.push(AccountingOp::UpsertSession(s));
                 }
             }
-            Change::Upsert(s) => ops.push(AccountingOp::UpsertSession(s)),
+            Change::Upsert(s) => {
+                if upsert {
+                    ops.push(AccountingOp::UpsertSession(s));
+                }
+            }
             Change::End { nas, session_id } => {
                 ops.push(AccountingOp::EndSession { nas, session_id });
             }

@@ -232,10 +232,11 @@ impl ServerConfig {
         let folder_rx = progress.durable.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        // Should the next fail, the applier is dropped with its closure, which stops the
+        // writer.
         let writer = spawn("radius-writer")
             .spawn(move || writer.run())
             .map_err(|e| BuildError::Thread(e.to_string()))?;
-        // Should this fail, the applier is dropped with the closure, which stops the writer.
         let receiver = {
             let stop = stop.clone();
             spawn("radius-receiver")

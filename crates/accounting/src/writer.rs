@@ -219,6 +219,29 @@ pub(crate) struct Writer {
     pub(crate) folded: watch::Receiver<u64>,
 }
 
+/// Sends the answers of a durable group, remembers them for retransmissions, publishes the
+/// records.
+fn respond(shared: &Shared, bus: &Bus, group: &mut Vec<Answer>) {
+    for a in group.iter() {
+        if let Err(e) = shared.socket.send_to(&a.response, a.source) {
+            tracing::warn!(error = %e, source = %a.source, "cannot send accounting response");
+        }
+    }
+    telemetry::requests(Outcome::Accepted, group.len());
+    let mut observations = Vec::with_capacity(group.len());
+    {
+        let now = Instant::now();
+        let mut dup = shared.dup();
+        for a in group.drain(..) {
+            dup.answered(a.key, a.response, now);
+            observations.push(a.observation);
+        }
+    }
+    for o in observations {
+        bus.publish(Observation::Accounting(Box::new(o)));
+    }
+}
+
 impl Writer {
     /// Appends and answers groups until the receiver is gone and nothing is pending.
     pub(crate) fn run(mut self) {
@@ -278,24 +301,7 @@ impl Writer {
 
     /// The group is durable: answer it, remember the answers, publish the records.
     fn answer(&mut self, answers: &mut Vec<Answer>) {
-        for a in answers.iter() {
-            if let Err(e) = self.shared.socket.send_to(&a.response, a.source) {
-                tracing::warn!(error = %e, source = %a.source, "cannot send accounting response");
-            }
-        }
-        telemetry::requests(Outcome::Accepted, answers.len());
-        let mut observations = Vec::with_capacity(answers.len());
-        {
-            let now = Instant::now();
-            let mut dup = self.shared.dup();
-            for a in answers.drain(..) {
-                dup.answered(a.key, a.response, now);
-                observations.push(a.observation);
-            }
-        }
-        for o in observations {
-            self.bus.publish(Observation::Accounting(Box::new(o)));
-        }
+        respond(&self.shared, &self.bus, answers);
     }
 
     /// Nothing of the group was acknowledged (the NAS retransmits), nor of what was applied

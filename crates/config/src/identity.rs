@@ -7,16 +7,15 @@
 //! est_listen = "0.0.0.0:8443"                # EST over HTTPS; off when absent
 //! est_server_names = ["est.example.net"]     # names of the certificate serve issues itself
 //! crl_reload_command = ["systemctl", "reload", "mosquitto"]
+//! audit_interval_secs = 3600                 # identity hygiene audit; 0 = on request only
+//! audit_expiry_warning_days = 30
+//! audit_ca_expiry_warning_days = 90
+//! audit_disabled_checks = ["sim_without_imei_lock"]
 //!
 //! [[identity.manufacturers]]
 //! ca_file = "/etc/rampart/acme-idevid-ca.pem"
 //! tenant = "acme"
 //! profile = "device"
-//!
-//! audit_interval_secs = 3600                 # identity hygiene audit; 0 = off
-//! audit_expiry_warning_days = 30
-//! audit_ca_expiry_warning_days = 90
-//! audit_disabled_checks = ["sim_without_imei_lock"]
 //!
 //! [identity.broker]                          # dynamic-security admin connection
 //! host = "127.0.0.1"
@@ -66,7 +65,8 @@ pub struct IdentityConfig {
     /// `crl.pem`, e.g. `["systemctl", "reload", "mosquitto"]`. A failure is logged and counted,
     /// never fatal.
     pub crl_reload_command: Option<Vec<String>>,
-    /// Seconds between identity hygiene audits in `serve` (default 3600; 0 turns them off).
+    /// Seconds between identity hygiene audits in `serve` (default 3600; 0: only on request
+    /// through the API).
     pub audit_interval_secs: Option<u64>,
     /// A device certificate expiring within this many days is reported (default 30).
     pub audit_expiry_warning_days: Option<u32>,

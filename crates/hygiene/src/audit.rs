@@ -2,10 +2,12 @@
 //! certificates, then the registry's active devices and SIMs one at a time; [`Audit::finish`]
 //! gives the report.
 //!
-//! Memory: per device and per public key a few machine words keyed by a 64-bit hash, never
-//! the records themselves, so an index of millions of certificates and a registry of millions
-//! of devices fit in tens of megabytes. (Two devices whose tenant/id hash alike would share a
-//! slot: with 64-bit FNV-1a that is about one chance in 10^7 for a million devices.)
+//! Memory: per live device certificate 40 bytes in two sorted vectors keyed by 64-bit hashes
+//! (device, key), never the records themselves; after the first pass they shrink to one entry
+//! per device plus the keys found shared. An index of a million certificates takes about
+//! 40 MB at the peak, and the registry is looked up in it one device at a time. (Two devices
+//! whose tenant/id hash alike would share an entry: with 64-bit FNV-1a that is about one chance
+//! in 10^7 for a million devices.)
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -31,18 +33,14 @@ pub struct CaValidity {
     pub retiring: bool,
 }
 
+/// A device's live certificates, folded: keyed by [`device_key`].
 #[derive(Debug, Clone, Copy)]
 struct DeviceState {
+    device: u64,
     /// Latest expiry among its unrevoked client certificates.
     newest_expiry: i64,
     /// One of them is valid now.
     valid_now: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct KeyState {
-    first_device: u64,
-    shared: bool,
 }
 
 /// One audit run. Feed it in this order: [`presentations`](Self::presentations) (optional),
@@ -54,9 +52,15 @@ pub struct Audit {
     now: i64,
     tallies: BTreeMap<CheckId, Tally>,
     presented: Option<HashMap<Serial, Vec<Presented>>>,
-    devices: HashMap<u64, DeviceState>,
-    keys: HashMap<u64, KeyState>,
-    key_devices: HashMap<u64, HashSet<u64>>,
+    /// One row per live client certificate during the first pass, then one per device,
+    /// sorted by device.
+    devices: Vec<DeviceState>,
+    /// (key, device) per live client certificate during the first pass.
+    key_rows: Vec<(u64, u64)>,
+    /// Keys certified for several devices, with their number of devices.
+    shared_keys: HashMap<u64, usize>,
+    /// (key, device) pairs already reported.
+    reported_keys: HashSet<(u64, u64)>,
     unknown_key_types: u64,
 }
 
@@ -108,9 +112,10 @@ impl Audit {
             now,
             tallies,
             presented: None,
-            devices: HashMap::new(),
-            keys: HashMap::new(),
-            key_devices: HashMap::new(),
+            devices: Vec::new(),
+            key_rows: Vec::new(),
+            shared_keys: HashMap::new(),
+            reported_keys: HashSet::new(),
             unknown_key_types: 0,
         }
     }
@@ -134,18 +139,52 @@ impl Audit {
 
     /// Walks the issuance index: `walk` must call its argument on every record, and is called
     /// twice (the second pass knows each device's newest certificate and each shared key).
-    pub fn certificates<F>(&mut self, mut walk: F)
+    /// `expected` (the index's size) sizes the first pass's tables; 0 is fine.
+    pub fn certificates<F>(&mut self, expected: usize, mut walk: F)
     where
         F: FnMut(&mut dyn FnMut(&CertRecord)),
     {
+        self.devices.reserve(expected);
+        self.key_rows.reserve(expected);
         walk(&mut |r| self.first_pass(r));
+        self.fold();
         walk(&mut |r| self.second_pass(r));
     }
 
+    /// Folds the first pass's rows: one entry per device (latest expiry, valid now), and the
+    /// keys held by more than one device.
+    fn fold(&mut self) {
+        self.devices.sort_unstable_by_key(|d| d.device);
+        self.devices.dedup_by(|later, kept| {
+            if later.device != kept.device {
+                return false;
+            }
+            kept.newest_expiry = kept.newest_expiry.max(later.newest_expiry);
+            kept.valid_now |= later.valid_now;
+            true
+        });
+        self.devices.shrink_to_fit();
+        let mut rows = std::mem::take(&mut self.key_rows);
+        rows.sort_unstable();
+        rows.dedup();
+        for group in rows.chunk_by(|a, b| a.0 == b.0) {
+            if let [(key, _), _, ..] = group {
+                self.shared_keys.insert(*key, group.len());
+            }
+        }
+    }
+
+    fn device_state(&self, device: u64) -> Option<DeviceState> {
+        self.devices
+            .binary_search_by_key(&device, |d| d.device)
+            .ok()
+            .and_then(|i| self.devices.get(i).copied())
+    }
+
     /// A shared-key resource completed with the number of devices holding the key, known
-    /// only after the second pass.
-    fn complete_shared_key(key_devices: &HashMap<u64, HashSet<u64>>, r: &mut Resource) {
-        let n = key_devices.get(&spki_key(&r.id)).map_or(0, HashSet::len);
+    /// only after the first pass.
+    fn complete_shared_key(shared: &HashMap<u64, usize>, r: &mut Resource) {
+        let n = shared.get(&spki_key(&r.id)).copied().unwrap_or(0);
         r.count = Some(n as u64);
         r.threshold.observed = n as f64;
         r.summary = format!(
@@ -162,20 +201,12 @@ impl Audit {
         let now = self.now;
         let dev = device_key(&r.tenant, &r.subject);
         if client && live {
-            let st = self.devices.entry(dev).or_insert(DeviceState {
-                newest_expiry: i64::MIN,
-                valid_now: false,
+            self.devices.push(DeviceState {
+                device: dev,
+                newest_expiry: r.not_after,
+                valid_now: r.not_before <= now && now < r.not_after,
             });
-            st.newest_expiry = st.newest_expiry.max(r.not_after);
-            st.valid_now |= r.not_before <= now && now < r.not_after;
-            let k = self
-                .keys
-                .entry(spki_key(&r.spki_sha256))
-                .or_insert(KeyState {
-                    first_device: dev,
-                    shared: false,
-                });
-            k.shared |= k.first_device != dev;
+            self.key_rows.push((spki_key(&r.spki_sha256), dev));
             if let Some(t) = self.tally(CheckId::SharedKey) {
                 t.checked(Some(&r.tenant));
             }
@@ -205,13 +236,13 @@ impl Audit {
             return;
         }
         let dev = device_key(&r.tenant, &r.subject);
-        let newest = self.devices.get(&dev).map(|s| s.newest_expiry);
+        let newest = self.device_state(dev).map(|s| s.newest_expiry);
         if newest == Some(r.not_after) {
             self.expiring(r);
         }
         let spki = spki_key(&r.spki_sha256);
-        if self.keys.get(&spki).is_some_and(|k| k.shared)
-            && self.key_devices.entry(spki).or_default().insert(dev)
+        if self.shared_keys.contains_key(&spki)
+            && self.reported_keys.insert((spki, dev))
             && let Some(t) = self.tally(CheckId::SharedKey)
         {
             t.fail(
@@ -469,7 +500,7 @@ impl Audit {
     /// One active registered device (call after [`Self::certificates`]).
     pub fn device(&mut self, tenant: &str, device: &str) {
         let now = self.now;
-        let state = self.devices.get(&device_key(tenant, device)).copied();
+        let state = self.device_state(device_key(tenant, device));
         let Some(t) = self.tally(CheckId::DeviceWithoutIdentity) else {
             return;
         };
@@ -558,12 +589,12 @@ impl Audit {
                 _ => {}
             }
         }
-        let key_devices = &self.key_devices;
+        let shared = &self.shared_keys;
         let checks: Vec<CheckResult> = self
             .tallies
             .into_iter()
             .map(|(check, t)| match check {
-                CheckId::SharedKey => t.finish(|r| Self::complete_shared_key(key_devices, r)),
+                CheckId::SharedKey => t.finish(|r| Self::complete_shared_key(shared, r)),
                 _ => t.finish(|_| {}),
             })
             .collect();

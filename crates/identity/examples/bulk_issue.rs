@@ -5,9 +5,11 @@
 //!
 //! Every phase reports wall-clock certificates/s and the CPU time it used (user + system,
 //! this process's for ours, the child's for openssl), so a figure per core does not depend on
-//! what else the machine runs. Files go under `$TMPDIR` (default /tmp).
+//! what else the machine runs. The CA directories (with the index, synced as in production)
+//! go under `$TMPDIR` (default /tmp); the certificate files (ours and openssl's) there too, or
+//! under `out-dir` when given, to tell the cost of creating a file apart from issuance.
 //!
-//! `cargo run --release -p rampart-identity --example bulk_issue -- [count] [rounds]`
+//! `cargo run --release -p rampart-identity --example bulk_issue -- [count] [rounds] [out-dir]`
 
 use std::path::Path;
 use std::process::Command;
@@ -95,7 +97,14 @@ fn openssl_round(ca_dir: &Path, work: &Path, csrs: &[String]) -> (f64, f64) {
 }
 
 /// One `issue_dir_threads` run on a fresh CA: (certificates/s, CPU seconds).
-fn bulk_round(tmp: &Path, name: &str, csr_dir: &Path, n: usize, threads: usize) -> (f64, f64) {
+fn bulk_round(
+    tmp: &Path,
+    out: &Path,
+    name: &str,
+    csr_dir: &Path,
+    n: usize,
+    threads: usize,
+) -> (f64, f64) {
     let ca_dir = tmp.join(format!("ca-{name}"));
     Ca::init(&ca_dir, &InitOptions::default()).expect("init");
     let auth = Authority::open(&ca_dir, None, AuthorityConfig::default()).expect("open");
@@ -106,7 +115,7 @@ fn bulk_round(tmp: &Path, name: &str, csr_dir: &Path, n: usize, threads: usize) 
         &tenant,
         "device",
         csr_dir,
-        &tmp.join(format!("out-{name}")),
+        &out.join(format!("out-{name}")),
         threads,
     )
     .expect("bulk");
@@ -119,8 +128,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let out_base = args.next().map(std::path::PathBuf::from);
     let cores = rampart_identity::default_threads();
     let tmp = tempfile::tempdir().expect("tempdir");
+    let out_tmp = match &out_base {
+        Some(dir) => tempfile::tempdir_in(dir).expect("out-dir"),
+        None => tempfile::tempdir().expect("tempdir"),
+    };
+    let out = out_tmp.path();
     let csr_dir = tmp.path().join("csrs");
     let csrs = make_csrs(&csr_dir, n);
     let tenant = TenantId::parse("bench").expect("tenant");
@@ -130,14 +145,14 @@ fn main() {
     let mut single = (Vec::new(), Vec::new());
     let per_cpu = |cpu: f64, count: usize| count as f64 / cpu.max(1e-9);
     for r in 0..rounds {
-        let (rate, used) = bulk_round(tmp.path(), &format!("{r}-1"), &csr_dir, n, 1);
+        let (rate, used) = bulk_round(tmp.path(), out, &format!("{r}-1"), &csr_dir, n, 1);
         one.0.push(rate);
         one.1.push(per_cpu(used, n));
-        let (rate, used) = bulk_round(tmp.path(), &format!("{r}-all"), &csr_dir, n, cores);
+        let (rate, used) = bulk_round(tmp.path(), out, &format!("{r}-all"), &csr_dir, n, cores);
         all.0.push(rate);
         all.1.push(per_cpu(used, n));
         let ca_dir = tmp.path().join(format!("ca-{r}-1"));
-        let (secs, used) = openssl_round(&ca_dir, tmp.path(), &csrs);
+        let (secs, used) = openssl_round(&ca_dir, out, &csrs);
         peer.0.push(n as f64 / secs);
         peer.1.push(per_cpu(used, n));
         // One certificate per call, one index fsync each (the EST path).

@@ -394,7 +394,8 @@ impl Drop for Journal {
     }
 }
 
-/// Creates `dir/name` zero-filled to `bytes` and synced.
+/// Creates `dir/name` zero-filled to `bytes` and synced. Synced a chunk at a time: one sync
+/// of the whole segment would queue megabytes ahead of the open segment's next sync.
 fn prepare(dir: &Path, name: &str, bytes: u64) -> Result<File, JournalError> {
     let path = dir.join(name);
     let file = OpenOptions::new()
@@ -404,7 +405,14 @@ fn prepare(dir: &Path, name: &str, bytes: u64) -> Result<File, JournalError> {
         .truncate(true)
         .open(&path)
         .map_err(io(&path))?;
-    fill_zeros(&file, 0, bytes).map_err(io(&path))?;
+    let mut at = 0;
+    while at < bytes {
+        let to = bytes.min(at + FILL_CHUNK as u64);
+        fill_zeros(&file, at, to)
+            .and_then(|()| file.sync_data())
+            .map_err(io(&path))?;
+        at = to;
+    }
     file.sync_all().map_err(io(&path))?;
     Ok(file)
 }

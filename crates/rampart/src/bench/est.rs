@@ -49,6 +49,10 @@ pub(crate) struct EstArgs {
     /// Only open TLS connections (full handshake) and close them: no tokens, no enrolment.
     #[arg(long)]
     handshake_only: bool,
+    /// Process id of the serve under test: its CPU time (user + system) during the timed part
+    /// is printed per operation.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 /// One device's request, prepared before the clock starts.
@@ -79,6 +83,7 @@ pub(crate) async fn run(a: EstArgs) -> anyhow::Result<std::process::ExitCode> {
     };
     let target = a.target;
     let handshake_only = a.handshake_only;
+    let server_pid = a.server_pid;
     let report = tokio::task::spawn_blocking(move || {
         let prepared = Arc::new(prepared);
         // Warm-up, untimed: serve reloads the authority when it sees the new tokens.
@@ -90,7 +95,8 @@ pub(crate) async fn run(a: EstArgs) -> anyhow::Result<std::process::ExitCode> {
                 bail!("warm-up enrolment failed: {e}");
             }
         }
-        Ok(drive(
+        let before = server_pid.map(cpu_seconds);
+        let mut report = drive(
             &tls,
             &name,
             target,
@@ -98,7 +104,9 @@ pub(crate) async fn run(a: EstArgs) -> anyhow::Result<std::process::ExitCode> {
             count,
             concurrency,
             handshake_only,
-        ))
+        );
+        report.server_cpu = before.zip(server_pid.map(cpu_seconds)).map(|(b, a)| a - b);
+        Ok(report)
     })
     .await
     .context("benchmark stopped")??;
@@ -205,7 +213,20 @@ fn csr_body(device: &str) -> anyhow::Result<String> {
         .collect())
 }
 
+/// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat` (ticks of
+/// 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<f64>().unwrap_or(0.0) / 100.0)
+        .sum()
+}
+
 struct Report {
+    server_cpu: Option<f64>,
     ok: usize,
     failed: usize,
     first_failure: Option<String>,
@@ -232,6 +253,12 @@ impl Report {
             q(0.99),
             q(1.0)
         );
+        if let Some(cpu) = self.server_cpu {
+            println!(
+                "server_cpu_s={cpu:.2} server_cpu_us_per_op={:.0}",
+                cpu * 1e6 / self.ok.max(1) as f64
+            );
+        }
         if let Some(e) = &self.first_failure {
             eprintln!("first failure: {e}");
         }
@@ -275,6 +302,7 @@ fn drive(
     });
     let elapsed = started.elapsed();
     let mut report = Report {
+        server_cpu: None,
         ok: 0,
         failed: 0,
         first_failure: None,

@@ -107,7 +107,7 @@ pub(crate) async fn collect(
     }
     let mut audit = service
         .with_authority(move |auth| {
-            audit.certificates(|visit| auth.index().for_each(visit));
+            audit.certificates(auth.index().len(), |visit| auth.index().for_each(visit));
             audit.cas(&ca_validity(auth)?);
             Ok(audit)
         })
@@ -372,7 +372,7 @@ mod tests {
 
     fn report(devices: &[&str]) -> Report {
         let mut a = Audit::new(Policy::default(), 1_800_000_000);
-        a.certificates(|_| {});
+        a.certificates(0, |_| {});
         for d in devices {
             a.device("acme", d);
         }
