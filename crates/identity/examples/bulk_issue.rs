@@ -1,13 +1,16 @@
 //! Bulk issuance throughput: signs a directory of P-256 CSRs with `bulk::issue_dir_threads`
-//! (one signing thread, then one per core) and, as the peer, with `openssl ca -batch
-//! -infiles` on the same issuing key, certificate and CSRs. Also `Authority::issue` one
-//! certificate at a time (the EST path: one index sync each).
+//! and the same CSRs as one file of JSON request lines with `bulk::issue_lines` (results in
+//! one file of JSON lines, fdatasync'd per chunk), each on one signing thread and then one per
+//! core, and, as the peer, with `openssl ca -batch -infiles` on the same issuing key,
+//! certificate and CSRs. Also `Authority::issue` one certificate at a time (the EST path: one
+//! index sync each).
 //!
 //! Every phase reports wall-clock certificates/s and the CPU time it used (user + system,
 //! this process's for ours, the child's for openssl), so a figure per core does not depend on
 //! what else the machine runs. The CA directories (with the index, synced as in production)
-//! go under `$TMPDIR` (default /tmp); the certificate files (ours and openssl's) there too, or
-//! under `out-dir` when given, to tell the cost of creating a file apart from issuance.
+//! go under `$TMPDIR` (default /tmp), with the request-lines file; the certificate files and
+//! result-lines files (ours and openssl's) there too, or under `out-dir` when given, to tell
+//! the cost of creating a file apart from issuance.
 //!
 //! `cargo run --release -p rampart-identity --example bulk_issue -- [count] [rounds] [out-dir]`
 
@@ -40,9 +43,11 @@ fn cpu() -> (f64, f64) {
     (tick(11) + tick(12), tick(13) + tick(14))
 }
 
-fn make_csrs(dir: &Path, n: usize) -> Vec<String> {
+/// Writes `n` CSRs into `dir`, one file each, and as request lines into `lines`; the files.
+fn make_csrs(dir: &Path, lines: &Path, n: usize) -> Vec<String> {
     std::fs::create_dir_all(dir).expect("csr dir");
-    (0..n)
+    let mut jsonl = String::new();
+    let files = (0..n)
         .map(|i| {
             let name = format!("dev-{i:06}");
             let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
@@ -50,10 +55,40 @@ fn make_csrs(dir: &Path, n: usize) -> Vec<String> {
             p.distinguished_name.push(DnType::CommonName, name.as_str());
             let pem = p.serialize_request(&key).expect("csr").pem().expect("pem");
             let path = dir.join(format!("{name}.csr"));
-            std::fs::write(&path, pem).expect("write csr");
+            std::fs::write(&path, &pem).expect("write csr");
+            jsonl.push_str(&serde_json::json!({ "device": name, "csr": pem }).to_string());
+            jsonl.push('\n');
             path.display().to_string()
         })
-        .collect()
+        .collect();
+    std::fs::write(lines, jsonl).expect("write request lines");
+    files
+}
+
+/// One `issue_lines` run on a fresh CA, request lines from `input`, results into a new file
+/// under `out`: (certificates/s, CPU seconds).
+fn lines_round(
+    tmp: &Path,
+    out: &Path,
+    name: &str,
+    input: &Path,
+    n: usize,
+    threads: usize,
+) -> (f64, f64) {
+    let ca_dir = tmp.join(format!("ca-lines-{name}"));
+    Ca::init(&ca_dir, &InitOptions::default()).expect("init");
+    let auth = Authority::open(&ca_dir, None, AuthorityConfig::default()).expect("open");
+    let tenant = TenantId::parse("bench").expect("tenant");
+    let (cpu0, _) = cpu();
+    let reader =
+        std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(input).expect("in"));
+    let mut output =
+        bulk::LinesOutput::create(&out.join(format!("out-{name}.jsonl")), false).expect("output");
+    let report = bulk::issue_lines(&auth, &tenant, "device", reader, &mut output, threads)
+        .expect("issue_lines");
+    let used = cpu().0 - cpu0;
+    assert_eq!(report.issued, n, "refused {}", report.refused);
+    (n as f64 / report.elapsed.as_secs_f64(), used)
 }
 
 /// Wall seconds and the child's CPU seconds of one `openssl ca` run.
@@ -137,12 +172,15 @@ fn main() {
     };
     let out = out_tmp.path();
     let csr_dir = tmp.path().join("csrs");
-    let csrs = make_csrs(&csr_dir, n);
+    let lines_in = tmp.path().join("requests.jsonl");
+    let csrs = make_csrs(&csr_dir, &lines_in, n);
     let tenant = TenantId::parse("bench").expect("tenant");
     let mut one = (Vec::new(), Vec::new());
     let mut all = (Vec::new(), Vec::new());
     let mut peer = (Vec::new(), Vec::new());
     let mut single = (Vec::new(), Vec::new());
+    let mut lines_one = (Vec::new(), Vec::new());
+    let mut lines_all = (Vec::new(), Vec::new());
     let per_cpu = |cpu: f64, count: usize| count as f64 / cpu.max(1e-9);
     for r in 0..rounds {
         let (rate, used) = bulk_round(tmp.path(), out, &format!("{r}-1"), &csr_dir, n, 1);
@@ -151,6 +189,12 @@ fn main() {
         let (rate, used) = bulk_round(tmp.path(), out, &format!("{r}-all"), &csr_dir, n, cores);
         all.0.push(rate);
         all.1.push(per_cpu(used, n));
+        let (rate, used) = lines_round(tmp.path(), out, &format!("{r}-1"), &lines_in, n, 1);
+        lines_one.0.push(rate);
+        lines_one.1.push(per_cpu(used, n));
+        let (rate, used) = lines_round(tmp.path(), out, &format!("{r}-all"), &lines_in, n, cores);
+        lines_all.0.push(rate);
+        lines_all.1.push(per_cpu(used, n));
         let ca_dir = tmp.path().join(format!("ca-{r}-1"));
         let (secs, used) = openssl_round(&ca_dir, out, &csrs);
         peer.0.push(n as f64 / secs);
@@ -178,9 +222,21 @@ fn main() {
         single.1.push(per_cpu(cpu().0 - cpu0, m));
         println!(
             "round {r}: issue_dir 1 thread {:.0}/s ({:.0}/CPU-s), {cores} threads {:.0}/s \
-             ({:.0}/CPU-s); openssl ca {:.0}/s ({:.0}/CPU-s); issue() one by one {:.0}/s \
-             ({:.0}/CPU-s)",
-            one.0[r], one.1[r], all.0[r], all.1[r], peer.0[r], peer.1[r], single.0[r], single.1[r]
+             ({:.0}/CPU-s); issue_lines 1 thread {:.0}/s ({:.0}/CPU-s), {cores} threads \
+             {:.0}/s ({:.0}/CPU-s); openssl ca {:.0}/s ({:.0}/CPU-s); issue() one by one \
+             {:.0}/s ({:.0}/CPU-s)",
+            one.0[r],
+            one.1[r],
+            all.0[r],
+            all.1[r],
+            lines_one.0[r],
+            lines_one.1[r],
+            lines_all.0[r],
+            lines_all.1[r],
+            peer.0[r],
+            peer.1[r],
+            single.0[r],
+            single.1[r]
         );
     }
     println!("n={n} rounds={rounds} cores={cores}");
@@ -193,10 +249,16 @@ fn main() {
     };
     line("bulk::issue_dir, 1 thread", &one);
     line(&format!("bulk::issue_dir, {cores} threads"), &all);
+    line("bulk::issue_lines, 1 thread", &lines_one);
+    line(&format!("bulk::issue_lines, {cores} threads"), &lines_all);
     line("openssl ca -infiles (peer)", &peer);
     line("Authority::issue, fsync each", &single);
     println!(
         "ratio per CPU-second, issue_dir (1 thread) / openssl ca: {:.1}",
         median(&one.1) / median(&peer.1)
+    );
+    println!(
+        "ratio per CPU-second, issue_lines (1 thread) / openssl ca: {:.1}",
+        median(&lines_one.1) / median(&peer.1)
     );
 }

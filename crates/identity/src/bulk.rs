@@ -1,4 +1,5 @@
-//! Bulk (factory) issuance: a directory of CSRs in, a directory of certificates out.
+//! Bulk (factory) issuance: a directory of CSRs in and a directory of certificates out, or
+//! one file of request lines in and one file of result lines out ([`issue_lines`]).
 //!
 //! [`pipeline`] is the engine, also used by `rampart ca bulk --count`: worker threads verify
 //! and sign chunks of [`BATCH`] requests on every core ([`Authority::sign_request`]) while
@@ -9,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
@@ -18,6 +19,12 @@ use rampart_core::{DeviceId, TenantId};
 
 use crate::fsutil::{self, PUBLIC_FILE};
 use crate::{Authority, IdentityError, Issued, Signed, csr};
+
+mod lines;
+
+pub use lines::{
+    LineRefusal, LinesOutput, LinesReport, MAX_LINE, RequestLine, issue_lines, parse_line,
+};
 
 /// Requests per chunk, and per index sync: large enough that the sync is amortised, small
 /// enough that a crash loses little work.
@@ -94,16 +101,52 @@ pub fn pipeline<T, P, D>(
     chunks: usize,
     threads: usize,
     prepare: P,
-    mut deliver: D,
+    deliver: D,
 ) -> Result<(), IdentityError>
 where
     T: Send,
     P: Fn(usize) -> Prepared<T> + Sync,
     D: FnMut(Vec<(T, Result<Issued, IdentityError>)>) -> Result<(), IdentityError>,
 {
+    let mut i = 0;
+    let next = move || {
+        let chunk = (i < chunks).then_some(i);
+        i += 1;
+        Ok(chunk)
+    };
     let threads = threads.clamp(1, chunks.max(1));
+    pipeline_from(auth, threads, next, prepare, deliver).map(|_| ())
+}
+
+/// [`pipeline`] over chunks that come from a source, one at a time, as the workers ask for
+/// them: `next` (called by one worker at a time, in chunk order, and only when the chunk it
+/// returns may be worked on without getting more than a few chunks ahead of the committer)
+/// gives the next chunk's input, `None` at the end; `prepare` turns it into items on the
+/// worker. The same threads run from the first chunk to the last, and at most a few chunks
+/// are in memory at once however long the source. An error from `next` ends the run after the
+/// chunks before it are delivered, and is returned. Returns the number of chunks delivered.
+pub fn pipeline_from<W, T, N, P, D>(
+    auth: &Authority,
+    threads: usize,
+    next: N,
+    prepare: P,
+    mut deliver: D,
+) -> Result<usize, IdentityError>
+where
+    W: Send,
+    T: Send,
+    N: FnMut() -> Result<Option<W>, IdentityError> + Send,
+    P: Fn(W) -> Prepared<T> + Sync,
+    D: FnMut(Vec<(T, Result<Issued, IdentityError>)>) -> Result<(), IdentityError>,
+{
+    let threads = threads.max(1);
     let ahead = threads * AHEAD_PER_WORKER;
-    let next = AtomicUsize::new(0);
+    let feed = Mutex::new(Feed {
+        next,
+        handed: 0,
+        ended: false,
+        error: None,
+    });
     let progress = Progress {
         committed: Mutex::new(0),
         moved: Condvar::new(),
@@ -113,28 +156,73 @@ where
     std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, progress, prepare) = (&next, &progress, &prepare);
+            let (feed, progress, prepare) = (&feed, &progress, &prepare);
             s.spawn(move || {
                 let _halt = HaltOnPanic(progress);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= chunks || !progress.wait_turn(i, ahead) {
-                        return;
-                    }
-                    if tx.send((i, prepare(i))).is_err() {
+                while let Some((i, work)) = take(feed, progress, ahead) {
+                    if tx.send((i, prepare(work))).is_err() {
                         return;
                     }
                 }
             });
         }
         drop(tx);
-        let result = commit_in_order(auth, chunks, &rx, &progress, &mut deliver);
+        let result = commit_in_order(auth, &rx, &progress, &mut deliver);
         if result.is_err() {
             progress.halt();
         }
         drop(rx);
-        result
+        let delivered = result?;
+        // Every worker has ended: the feed is free.
+        let mut feed = feed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = feed.error.take() {
+            return Err(e);
+        }
+        if !feed.ended || delivered < feed.handed {
+            return Err(IdentityError::generate("issuance workers stopped"));
+        }
+        Ok(delivered)
     })
+}
+
+/// The source of chunks, taken by one worker at a time.
+struct Feed<N> {
+    next: N,
+    /// Chunks handed out so far; the next one gets this number.
+    handed: usize,
+    /// The source is exhausted (or failed).
+    ended: bool,
+    /// Why the source failed.
+    error: Option<IdentityError>,
+}
+
+/// The next chunk and its number, once the committer is near enough; `None` when the source
+/// is exhausted or failed, or the run stopped.
+fn take<W, N>(feed: &Mutex<Feed<N>>, progress: &Progress, ahead: usize) -> Option<(usize, W)>
+where
+    N: FnMut() -> Result<Option<W>, IdentityError>,
+{
+    let mut feed = feed.lock().unwrap_or_else(PoisonError::into_inner);
+    let i = feed.handed;
+    // Waiting with the feed held keeps the others out too: they would wait for a later turn.
+    if feed.ended || !progress.wait_turn(i, ahead) {
+        return None;
+    }
+    match (feed.next)() {
+        Ok(Some(work)) => {
+            feed.handed += 1;
+            Some((i, work))
+        }
+        Ok(None) => {
+            feed.ended = true;
+            None
+        }
+        Err(e) => {
+            feed.ended = true;
+            feed.error = Some(e);
+            None
+        }
+    }
 }
 
 /// Stops the run when a worker unwinds, so the committer and the other workers do not wait
@@ -149,36 +237,36 @@ impl Drop for HaltOnPanic<'_> {
     }
 }
 
+/// Commits and delivers chunks in their order until every worker has ended; the number
+/// delivered.
 fn commit_in_order<T, D>(
     auth: &Authority,
-    chunks: usize,
     rx: &mpsc::Receiver<(usize, Prepared<T>)>,
     progress: &Progress,
     deliver: &mut D,
-) -> Result<(), IdentityError>
+) -> Result<usize, IdentityError>
 where
     D: FnMut(Vec<(T, Result<Issued, IdentityError>)>) -> Result<(), IdentityError>,
 {
     let mut waiting = BTreeMap::new();
-    for want in 0..chunks {
-        let chunk = loop {
-            if let Some(c) = waiting.remove(&want) {
-                break c;
-            }
+    let mut want = 0;
+    loop {
+        let Some(chunk) = waiting.remove(&want) else {
             match rx.recv() {
                 Ok((i, c)) => {
                     waiting.insert(i, c);
+                    continue;
                 }
-                // Every worker ended without producing this chunk: they only do after a stop.
-                Err(_) => return Err(IdentityError::generate("issuance workers stopped")),
+                // Every worker has ended; a chunk still missing is checked for by the caller.
+                Err(_) => return Ok(want),
             }
         };
         let (items, signed): (Vec<T>, Vec<_>) = chunk.into_iter().unzip();
         let issued = auth.commit(signed)?;
         progress.advance();
         deliver(items.into_iter().zip(issued).collect())?;
+        want += 1;
     }
-    Ok(())
 }
 
 /// Issues a certificate for every `<device>.csr` (PEM, base64 or DER) in `in_dir`, writing

@@ -1,11 +1,12 @@
 //! PKCS#10 certificate signing requests: decoding the EST body, verifying the self-signature with
 //! the enclosed key (proof of possession), and classifying the key for policy.
 
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 use base64::Engine;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
-    OID_SIG_ED25519,
+    OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ED25519,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
@@ -41,18 +42,29 @@ pub fn decode_body(body: &[u8]) -> Result<Vec<u8>, CsrError> {
         return Ok(body.to_vec());
     }
     let text = std::str::from_utf8(body).map_err(|_| CsrError::Encoding)?;
-    let b64: String = if let Some(start) = text.find("-----BEGIN CERTIFICATE REQUEST-----") {
-        let rest = text.get(start + 35..).ok_or(CsrError::Encoding)?;
+    decode_text(text)
+}
+
+/// Decodes a CSR given as text: a PEM request, or base64 DER (whitespace ignored). Unlike
+/// [`decode_body`], never takes the text for raw DER.
+pub fn decode_text(text: &str) -> Result<Vec<u8>, CsrError> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE REQUEST-----";
+    if text.len() > MAX_CSR_LEN * 2 {
+        return Err(CsrError::TooLarge);
+    }
+    let b64 = if let Some(start) = text.find(BEGIN) {
+        let rest = text.get(start + BEGIN.len()..).ok_or(CsrError::Encoding)?;
         let end = rest
             .find("-----END CERTIFICATE REQUEST-----")
             .ok_or(CsrError::Encoding)?;
-        rest.get(..end).ok_or(CsrError::Encoding)?.to_owned()
+        rest.get(..end).ok_or(CsrError::Encoding)?
     } else {
-        text.to_owned()
+        text
     };
-    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut compact = Vec::with_capacity(b64.len());
+    compact.extend(b64.bytes().filter(|c| !c.is_ascii_whitespace()));
     let der = base64::engine::general_purpose::STANDARD
-        .decode(compact.as_bytes())
+        .decode(&compact)
         .map_err(|_| CsrError::Encoding)?;
     if der.len() > MAX_CSR_LEN {
         return Err(CsrError::TooLarge);
@@ -72,7 +84,7 @@ pub fn verify(der: &[u8]) -> Result<VerifiedCsr, CsrError> {
     let sig_oid = &csr.signature_algorithm.algorithm;
     // Only SHA-2 ECDSA/RSA and Ed25519: x509-parser would also accept SHA-1 RSA for legacy use.
     let allowed_sig = [
-        x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256,
+        OID_SIG_ECDSA_WITH_SHA256,
         x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA384,
         x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA,
         x509_parser::oid_registry::OID_PKCS1_SHA384WITHRSA,
@@ -82,15 +94,24 @@ pub fn verify(der: &[u8]) -> Result<VerifiedCsr, CsrError> {
     if !allowed_sig.contains(sig_oid) {
         return Err(CsrError::UnsupportedAlgorithm);
     }
-    csr.verify_signature().map_err(|e| match e {
-        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
-            CsrError::UnsupportedAlgorithm
-        }
-        _ => CsrError::BadSignature,
-    })?;
     let info = &csr.certification_request_info;
     let spki = &info.subject_pki;
     let key_type = classify(spki);
+    if key_type == KeyType::EcdsaP256 && *sig_oid == OID_SIG_ECDSA_WITH_SHA256 {
+        // The usual device request, verified with its SubjectPublicKeyInfo as it stands, which
+        // aws-lc reads at once; x509-parser would hand it the bare point, which aws-lc first
+        // tries, and fails, to read as a SubjectPublicKeyInfo.
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, spki.raw)
+            .verify(info.raw, &csr.signature_value.data)
+            .map_err(|_| CsrError::BadSignature)?;
+    } else {
+        csr.verify_signature().map_err(|e| match e {
+            x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
+                CsrError::UnsupportedAlgorithm
+            }
+            _ => CsrError::BadSignature,
+        })?;
+    }
     let first = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
         it.next().and_then(|a| a.as_str().ok()).map(str::to_owned)
     };

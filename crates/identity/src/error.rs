@@ -58,6 +58,9 @@ pub enum IdentityError {
     /// An identifier (tenant, device) is invalid.
     #[error("invalid identifier: {0}")]
     BadId(String),
+    /// A line of a batch of requests is not a request (not JSON, other fields, too long).
+    #[error("invalid request line: {0}")]
+    BadLine(String),
     /// No certificate with that serial is known.
     #[error("unknown certificate serial {0}")]
     UnknownSerial(String),

@@ -79,7 +79,8 @@ pub(crate) enum CaCommand {
     IssueToken(IssueTokenArgs),
     /// Sign one device's CSR.
     Sign(SignArgs),
-    /// Issue many device certificates: generate keys here, or sign a directory of CSRs.
+    /// Issue many device certificates: generate keys here, or sign a directory or a file of
+    /// CSRs.
     Bulk(BulkArgs),
     /// Issue a TLS server certificate and key (MQTT broker, EST endpoint).
     IssueServer(IssueServerArgs),
@@ -212,6 +213,7 @@ pub(crate) struct SignArgs {
 
 /// `rampart ca bulk`
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
 pub(crate) struct BulkArgs {
     #[command(flatten)]
     common: CaCommon,
@@ -222,18 +224,27 @@ pub(crate) struct BulkArgs {
     #[arg(long, default_value = "device")]
     profile: String,
     /// Generate this many P-256 keys here and certify them (factory provisioning).
-    #[arg(long, conflicts_with = "csr_dir", required_unless_present = "csr_dir")]
+    #[arg(long, group = "source")]
     count: Option<usize>,
     /// Device id prefix for --count; ids are the prefix and a zero-padded number.
     #[arg(long, default_value = "device-")]
     prefix: String,
     /// Sign every <device>.csr in this directory instead.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", group = "source")]
     csr_dir: Option<PathBuf>,
-    /// Output directory: <device>.pem (and <device>.key.pem, mode 0600, with --count).
-    #[arg(long, value_name = "DIR")]
+    /// Sign the requests of this file of JSON lines instead, one
+    /// {"device":"..","csr":"<PEM or base64 DER>"} per line (`-`: standard input).
+    #[arg(long, value_name = "FILE", group = "source")]
+    csr_file: Option<PathBuf>,
+    /// Output directory: <device>.pem (and <device>.key.pem, mode 0600, with --count). With
+    /// --csr-file, the file of result lines, created (mode 0644) and synced every 256
+    /// certificates (`-`: standard output).
+    #[arg(long, value_name = "PATH")]
     out: PathBuf,
-    /// Worker threads for --count [default: the number of cores].
+    /// With --csr-file, replace an existing output file.
+    #[arg(long, requires = "csr_file")]
+    force: bool,
+    /// Signing threads [default: the number of cores].
     #[arg(long)]
     threads: Option<usize>,
 }

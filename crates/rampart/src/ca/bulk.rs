@@ -1,9 +1,11 @@
 //! `rampart ca bulk`: factory issuance, through `rampart_identity::bulk`'s pipeline. With
 //! `--count`, keys are generated here (P-256) and their CSRs built; with `--csr-dir`, a
-//! directory of CSRs is read. Either way every CSR is verified and signed on every core, and
-//! the certificates are recorded in order, [`bulk::BATCH`] per index sync, before their files
-//! are written.
+//! directory of CSRs is read; with `--csr-file`, a file (or standard input) of JSON request
+//! lines, answered by a file (or standard output) of result lines. Whatever the source, each
+//! CSR is verified and signed on every core, and the certificates are recorded in order,
+//! [`bulk::BATCH`] per index sync, before they are written out.
 
+use std::io::BufReader;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,12 +21,36 @@ use super::BulkArgs;
 pub(super) async fn run(a: BulkArgs) -> anyhow::Result<ExitCode> {
     let tenant = TenantId::parse(&a.tenant).context("--tenant")?;
     let service = a.common.service(false).await?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let threads = a
         .threads
         .unwrap_or_else(rampart_identity::default_threads)
         .max(1);
     let (profile, out) = (a.profile.clone(), a.out.clone());
+    if let Some(input) = a.csr_file.clone() {
+        let force = a.force;
+        let (report, cpu) = service
+            .with_authority(move |auth| {
+                issue_file(auth, &tenant, &profile, &input, &out, force, threads)
+            })
+            .await?;
+        // Standard output may be carrying the results: the summary goes to standard error.
+        eprintln!(
+            "{}",
+            throughput(report.issued, report.elapsed.as_secs_f64(), cpu, threads)
+        );
+        if report.refused > 0 {
+            eprintln!(
+                "refused {} of {} request lines (an error line for each in the output)",
+                report.refused, report.requests
+            );
+        }
+        return Ok(if report.refused == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     if let Some(dir) = a.csr_dir.clone() {
         let (report, cpu) = service
             .with_authority(move |auth| {
@@ -39,7 +65,10 @@ pub(super) async fn run(a: BulkArgs) -> anyhow::Result<ExitCode> {
         if report.failed.len() > 20 {
             eprintln!("... and {} more refused", report.failed.len() - 20);
         }
-        throughput(report.issued, report.elapsed.as_secs_f64(), cpu, threads);
+        println!(
+            "{}",
+            throughput(report.issued, report.elapsed.as_secs_f64(), cpu, threads)
+        );
         println!("certificates written to {}", a.out.display());
         return Ok(if report.failed.is_empty() {
             ExitCode::SUCCESS
@@ -63,7 +92,7 @@ pub(super) async fn run(a: BulkArgs) -> anyhow::Result<ExitCode> {
             Ok((n, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0))
         })
         .await?;
-    throughput(issued, secs, cpu, threads);
+    println!("{}", throughput(issued, secs, cpu, threads));
     println!(
         "keys (<device>.key.pem, mode 0600) and certificates (<device>.pem) in {}",
         a.out.display()
@@ -85,21 +114,57 @@ fn cpu_seconds() -> f64 {
         .sum()
 }
 
-fn throughput(issued: usize, secs: f64, cpu: f64, threads: usize) {
+/// The summary line: certificates/s and certificates per CPU-second.
+fn throughput(issued: usize, secs: f64, cpu: f64, threads: usize) -> String {
     let rate = issued as f64 / secs.max(1e-9);
     let per_cpu = if cpu > 0.0 {
         format!("{:.0}", issued as f64 / cpu)
     } else {
         "-".to_owned()
     };
-    println!(
+    format!(
         "issued {issued} certificates in {secs:.2} s: {rate:.0} certificates/s with {threads} \
          signing thread{}, {:.2} CPU-s = {per_cpu} certificates per CPU-second (user+sys); \
          index synced every {} certificates",
         if threads == 1 { "" } else { "s" },
         cpu,
         bulk::BATCH
-    );
+    )
+}
+
+/// Signs the request lines of `input` (`-`: standard input) into `out` (`-`: standard
+/// output); the report and the CPU seconds it took.
+fn issue_file(
+    auth: &Authority,
+    tenant: &TenantId,
+    profile: &str,
+    input: &Path,
+    out: &Path,
+    force: bool,
+    threads: usize,
+) -> anyhow::Result<(bulk::LinesReport, f64)> {
+    let stdio = |p: &Path| p.as_os_str() == "-";
+    let mut output = if stdio(out) {
+        bulk::LinesOutput::stream(std::io::stdout())
+    } else {
+        bulk::LinesOutput::create(out, force).with_context(|| {
+            format!(
+                "creating {} (an existing file is replaced only with --force)",
+                out.display()
+            )
+        })?
+    };
+    let cpu0 = cpu_seconds();
+    let report = if stdio(input) {
+        let reader = BufReader::with_capacity(1 << 16, std::io::stdin());
+        bulk::issue_lines(auth, tenant, profile, reader, &mut output, threads)?
+    } else {
+        let file =
+            std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+        let reader = BufReader::with_capacity(1 << 16, file);
+        bulk::issue_lines(auth, tenant, profile, reader, &mut output, threads)?
+    };
+    Ok((report, cpu_seconds() - cpu0))
 }
 
 /// Issues `count` devices with keys generated here.
