@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditWriter};
 use crate::broker::DynsecClient;
 use crate::dae::{DaeClient, DaeError, DaeExchange, DaeReply, SessionIdentity};
 use crate::outcome::{ActionKind, Detail, Outcome, Status};
@@ -64,7 +64,16 @@ pub struct Context {
     broker: Option<DynsecClient>,
     webhooks: HashMap<String, WebhookClient>,
     siem: Option<(SyslogFormatter, Arc<SyslogSender>)>,
-    audit: Option<Arc<Mutex<AuditLog>>>,
+    audit: Option<Audit>,
+}
+
+/// Where outcomes are appended.
+#[derive(Debug, Clone)]
+enum Audit {
+    /// Directly, one `fsync` per outcome, on a blocking thread.
+    Log(Arc<Mutex<AuditLog>>),
+    /// Through the group-committing writer.
+    Writer(AuditWriter),
 }
 
 impl Context {
@@ -104,7 +113,15 @@ impl Context {
     /// Appends every outcome to this audit log.
     #[must_use]
     pub fn with_audit(mut self, log: Arc<Mutex<AuditLog>>) -> Self {
-        self.audit = Some(log);
+        self.audit = Some(Audit::Log(log));
+        self
+    }
+
+    /// Appends every outcome through `writer`, which commits outcomes of concurrent actions
+    /// together (each action still waits for its own line to be on disk).
+    #[must_use]
+    pub fn with_audit_writer(mut self, writer: AuditWriter) -> Self {
+        self.audit = Some(Audit::Writer(writer));
         self
     }
 
@@ -125,22 +142,30 @@ impl Context {
             error = outcome.error.as_deref().unwrap_or(""),
             "containment action finished"
         );
-        if let Some(log) = &self.audit {
-            let log = log.clone();
-            let entry = outcome.clone();
-            let appended = tokio::task::spawn_blocking(move || {
-                let mut log = log
-                    .lock()
-                    .map_err(|_| "audit log lock poisoned".to_owned())?;
-                log.append(&entry)
-                    .map_err(|e| crate::outcome::error_chain(&e))
-            })
-            .await;
-            match appended {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::error!(%error, "outcome not written to the audit log"),
-                Err(error) => tracing::error!(%error, "audit writer failed"),
+        let appended = match &self.audit {
+            None => Ok(()),
+            Some(Audit::Writer(w)) => w
+                .append(&outcome)
+                .await
+                .map(drop)
+                .map_err(|e| crate::outcome::error_chain(&e)),
+            Some(Audit::Log(log)) => {
+                let log = log.clone();
+                let entry = outcome.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut log = log
+                        .lock()
+                        .map_err(|_| "audit log lock poisoned".to_owned())?;
+                    log.append(&entry)
+                        .map(drop)
+                        .map_err(|e| crate::outcome::error_chain(&e))
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("audit writer failed: {e}")))
             }
+        };
+        if let Err(error) = appended {
+            tracing::error!(%error, "outcome not written to the audit log");
         }
         if outcome.action != ActionKind::Siem
             && let Some((formatter, sender)) = &self.siem

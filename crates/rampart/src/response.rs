@@ -2,14 +2,14 @@
 //! hash-chained audit log, the responder fed by the detection workers' findings, mass
 //! actions, and the API's [`ResponseControl`] over them.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use rampart_api::response::{
     IncidentQuery, IncidentUpdate, ResponseControl, ResponseError, Visibility,
 };
-use rampart_contain::audit::AuditLog;
+use rampart_contain::audit::{AuditError, AuditLog, AuditWriter};
 use rampart_contain::broker::{BrokerConfig, DynsecClient};
 use rampart_contain::dae::DaeClient;
 use rampart_contain::siem::CefEvent;
@@ -43,16 +43,24 @@ const CONCURRENCY: usize = 256;
 /// Metric: audit records that could not be written.
 const AUDIT_ERRORS: &str = "rampart_audit_write_errors_total";
 
-/// The audit log as response's sink.
-struct AuditFile(Arc<Mutex<AuditLog>>);
+/// The audit log as response's sink, through its group-committing writer.
+struct AuditFile(AuditWriter);
 
+fn audited(written: Result<rampart_contain::audit::Head, AuditError>) {
+    if let Err(e) = written {
+        metrics::counter!(AUDIT_ERRORS).increment(1);
+        tracing::error!(error = %e, "audit record not written");
+    }
+}
+
+#[async_trait]
 impl AuditSink for AuditFile {
     fn record(&self, record: &Value) {
-        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = log.append(record) {
-            metrics::counter!(AUDIT_ERRORS).increment(1);
-            tracing::error!(error = %e, "audit record not written");
-        }
+        audited(self.0.append_blocking(record));
+    }
+
+    async fn record_async(&self, record: &Value) {
+        audited(self.0.append(record).await);
     }
 }
 
@@ -113,8 +121,8 @@ pub(crate) struct Started {
     pub(crate) audit: Arc<dyn rampart_api::audit::AuditTrail>,
 }
 
-fn contain_context(cfg: &RespondConfig, audit: Arc<Mutex<AuditLog>>) -> anyhow::Result<Context> {
-    let mut ctx = Context::new().with_audit(audit);
+fn contain_context(cfg: &RespondConfig, audit: AuditWriter) -> anyhow::Result<Context> {
+    let mut ctx = Context::new().with_audit_writer(audit);
     for n in &cfg.nas {
         let c = n.nas_config().map_err(anyhow::Error::msg)?;
         ctx = ctx.with_nas(DaeClient::new(c));
@@ -247,7 +255,10 @@ pub(crate) async fn start(
     let audit_path = cfg.audit_log(&settings.data_dir);
     let log = AuditLog::open(&audit_path)
         .with_context(|| format!("opening the audit log {}", audit_path.display()))?;
-    let log = Arc::new(Mutex::new(log));
+    // One thread appends for the whole server: the records of concurrent playbook runs and
+    // actions share their `fsync`s instead of queueing for one each.
+    let log =
+        AuditWriter::spawn(Arc::new(Mutex::new(log))).context("starting the audit log writer")?;
     let ctx = contain_context(&cfg, log.clone())?;
     let quarantine_group = match &cfg.quarantine_group {
         Some(g) => {

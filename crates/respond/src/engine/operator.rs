@@ -161,10 +161,12 @@ impl Responder {
             });
         }
         let inc = self.record(id, events, Some(actor), to).await?;
-        self.audit.record(&json!({
-            "event": "incident.updated", "actor": actor, "incident": id,
-            "status": inc.status.as_str(), "assignee": inc.assignee,
-        }));
+        self.audit
+            .record_async(&json!({
+                "event": "incident.updated", "actor": actor, "incident": id,
+                "status": inc.status.as_str(), "assignee": inc.assignee,
+            }))
+            .await;
         serde_json::to_value(&inc).map_err(|e| RespondError::Internal(e.to_string()))
     }
 
@@ -225,9 +227,11 @@ impl Responder {
             self.record(id, vec![event], Some(actor), None).await?;
             results.push(serde_json::to_value(&r).unwrap_or(Value::Null));
         }
-        self.audit.record(&json!({
-            "event": "incident.undo", "actor": actor, "incident": id, "actions": results.len(),
-        }));
+        self.audit
+            .record_async(&json!({
+                "event": "incident.undo", "actor": actor, "incident": id, "actions": results.len(),
+            }))
+            .await;
         Ok(json!({ "incident": id, "undone": results }))
     }
 

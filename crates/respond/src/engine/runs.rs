@@ -125,11 +125,13 @@ impl Responder {
             ),
         };
         let actor = rec.actor();
-        self.audit.record(&json!({
-            "event": "playbook.run_started", "actor": actor, "playbook": pb.name,
-            "incident": rec.incident, "tenant": target.tenant.as_str(),
-            "device": target.device.as_str(), "run": rec.id,
-        }));
+        self.audit
+            .record_async(&json!({
+                "event": "playbook.run_started", "actor": actor, "playbook": pb.name,
+                "incident": rec.incident, "tenant": target.tenant.as_str(),
+                "device": target.device.as_str(), "run": rec.id,
+            }))
+            .await;
         self.checkpoint(&rec);
         self.note_run(&rec.incident, &pb.name, "started", &actor)
             .await;
@@ -164,11 +166,13 @@ impl Responder {
                     started.insert((rec.incident.clone(), rec.run.playbook().name.clone()));
                 }
                 let actor = rec.actor();
-                self.audit.record(&json!({
-                    "event": "playbook.run_resumed", "actor": actor,
-                    "playbook": rec.run.playbook().name, "incident": rec.incident,
-                    "run": rec.id,
-                }));
+                self.audit
+                    .record_async(&json!({
+                        "event": "playbook.run_resumed", "actor": actor,
+                        "playbook": rec.run.playbook().name, "incident": rec.incident,
+                        "run": rec.id,
+                    }))
+                    .await;
                 metrics::counter!(RESUMED).increment(1);
                 resumed += 1;
                 let me = self.clone();
@@ -288,10 +292,12 @@ impl Responder {
             })
             .unwrap_or_default();
         let playbook = rec.run.playbook().name.clone();
-        self.audit.record(&json!({
-            "event": "playbook.run_finished", "actor": actor, "playbook": playbook,
-            "incident": rec.incident, "status": status, "run": rec.id,
-        }));
+        self.audit
+            .record_async(&json!({
+                "event": "playbook.run_finished", "actor": actor, "playbook": playbook,
+                "incident": rec.incident, "status": status, "run": rec.id,
+            }))
+            .await;
         rec.approval = None;
         self.checkpoint(rec);
         let to = (rec.contained && status.is_success()).then_some(Status::Contained);
@@ -373,10 +379,12 @@ impl Responder {
         };
         let decision = decision.unwrap_or("expired");
         self.checkpoint(rec);
-        self.audit.record(&json!({
-            "event": "approval.decided", "id": id, "decision": decision, "actor": by,
-            "incident": rec.incident, "playbook": pb, "run": rec.id,
-        }));
+        self.audit
+            .record_async(&json!({
+                "event": "approval.decided", "id": id, "decision": decision, "actor": by,
+                "incident": rec.incident, "playbook": pb, "run": rec.id,
+            }))
+            .await;
         let ev = TimelineEvent::Approval {
             id,
             decision: decision.into(),
