@@ -7,6 +7,7 @@
 # tshark captures loopback; for every Disconnect-Request the latency is its capture time minus
 # that of the last Accounting-Request of the same Acct-Session-Id before it (both stamped by
 # the same capture, so no clock is compared with another). Needs root for the capture.
+# SERVE_LOG sets the server's log filter (default warn); KEEP=1 keeps the work directory.
 #   scripts/bench-contain.sh [DEVICES] [BAD] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +102,7 @@ PB
 export BENCH_SECRET=bench-secret DAE_SECRET=dae-bench-secret RAMPART_ADMIN_TOKEN=bench-contain-token-0123456789abcdef
 "$BIN" devices generate --count "$N" --seed 5 --output "$tmp/fleet.csv" >/dev/null
 "$BIN" devices import --config "$tmp/rampart.toml" "$tmp/fleet.csv" >/dev/null
-RAMPART_LOG=warn "$BIN" serve --config "$tmp/rampart.toml" --netflow-listen off 2> "$tmp/serve.log" >/dev/null &
+RAMPART_LOG=${SERVE_LOG:-warn} "$BIN" serve --config "$tmp/rampart.toml" --netflow-listen off 2> "$tmp/serve.log" >/dev/null &
 SERVE=$!
 tshark -q -i lo -f "udp port $RADIUS or udp port $DASP" -w "$tmp/cap.pcapng" 2>/dev/null &
 CAP=$!

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use crate::ca::IssuingCa;
 use crate::crl::{self, CrlSet};
 use crate::csr::{self, VerifiedCsr};
 use crate::index::{CertRecord, Revocation, RevocationReason, RevokeOutcome};
@@ -23,8 +24,12 @@ use crate::profile::{KeyType, Profile, Usage};
 use crate::{Ca, CertIndex, FileIndex, IdentityError, Passphrase, Serial, TokenStore};
 
 mod issue;
+mod template;
 
 pub use issue::{Signed, default_threads};
+pub(crate) use template::pem;
+
+use template::{DeviceFields, DeviceTemplate};
 
 /// Settings of an [`Authority`].
 #[derive(Debug, Clone)]
@@ -71,6 +76,8 @@ pub struct Authority {
     /// concurrent commit checks against them as well as against the index, so the index
     /// appends of concurrent commits can share one sync.
     in_flight: Mutex<issue::InFlight>,
+    /// Device certificate templates by issuing CA and usage; `None` where rcgen builds them.
+    templates: Mutex<Vec<TemplateEntry>>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -80,6 +87,9 @@ impl std::fmt::Debug for Authority {
             .finish_non_exhaustive()
     }
 }
+
+/// A device certificate template: issuing CA id, usage, the template (`None`: rcgen builds).
+type TemplateEntry = (String, Usage, Option<Arc<DeviceTemplate>>);
 
 /// A verified CSR's public key as rcgen writes it into a certificate.
 struct CsrKey<'a> {
@@ -115,7 +125,29 @@ impl PublicKeyData for CsrKey<'_> {
 }
 
 fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(b);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// A certificate's validity from `now`: five minutes back-dated (device clock skew), the
+/// profile's lifetime, never past the issuing CA's own end.
+fn validity_window(
+    issuing: &IssuingCa,
+    profile: &Profile,
+    now: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime), IdentityError> {
+    let cap =
+        OffsetDateTime::from_unix_timestamp(issuing.not_after).map_err(IdentityError::generate)?;
+    Ok((
+        now - Duration::minutes(5),
+        (now + profile.validity).min(cap),
+    ))
 }
 
 impl Authority {
@@ -150,6 +182,7 @@ impl Authority {
                 .collect(),
             crl_next_update: config.crl_next_update,
             in_flight: Mutex::new(HashMap::new()),
+            templates: Mutex::new(Vec::new()),
         }
     }
 
@@ -241,7 +274,9 @@ impl Authority {
                     .map_err(|_| IdentityError::BadId(format!("bad dns name {n:?}"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let issued = self.sign_with(
+        let ca = self.ca();
+        let issued = Self::sign_with(
+            ca.current(),
             &TenantId::default_tenant(),
             service,
             &profile,
@@ -249,7 +284,10 @@ impl Authority {
             &key.subject_public_key_info(),
             sans,
             KeyType::EcdsaP256,
+            Serial::random()?,
+            validity_window(ca.current(), &profile, OffsetDateTime::now_utc())?,
         )?;
+        drop(ca);
         self.index.insert(std::slice::from_ref(&issued.record))?;
         Ok((issued, Zeroizing::new(key.serialize_pem())))
     }
@@ -263,6 +301,43 @@ impl Authority {
         profile: &Profile,
         csr: &VerifiedCsr,
     ) -> Result<Issued, IdentityError> {
+        let octets = Serial::random_octets()?;
+        let serial = Serial::from_bytes(&octets);
+        let now = OffsetDateTime::now_utc();
+        let ca = self.ca();
+        let issuing = ca.current();
+        let (not_before, not_after) = validity_window(issuing, profile, now)?;
+        if template::canonical_spki(&csr.key_type, &csr.spki_der, &csr.public_key)
+            && let Some(t) = self.template(issuing, profile.usage)
+        {
+            let fields = DeviceFields {
+                serial: &octets,
+                not_before,
+                not_after,
+                tenant: tenant.as_str(),
+                device: device.as_str(),
+                spki_der: &csr.spki_der,
+            };
+            let mut tbs = Vec::with_capacity(512);
+            t.tbs(&fields, &mut tbs)?;
+            let der = t.certificate(issuing.issuer.key(), &tbs)?;
+            let record = Self::record(
+                issuing,
+                tenant,
+                device.as_str(),
+                profile,
+                (not_before, not_after),
+                serial,
+                &der,
+                &csr.spki_der,
+                csr.key_type.clone(),
+            );
+            return Ok(Issued {
+                cert_pem: pem(&der),
+                cert_der: CertificateDer::from(der),
+                record,
+            });
+        }
         let sans = vec![SanType::URI(
             device_urn(tenant, device)
                 .try_into()
@@ -273,18 +348,123 @@ impl Authority {
         // The key as the CSR carried it, already parsed; other key types go through rcgen's
         // own SubjectPublicKeyInfo parser.
         match CsrKey::new(csr) {
-            Some(k) => self.sign_with(tenant, subject, profile, &k, &csr.spki_der, sans, key),
+            Some(k) => Self::sign_with(
+                issuing,
+                tenant,
+                subject,
+                profile,
+                &k,
+                &csr.spki_der,
+                sans,
+                key,
+                serial,
+                (not_before, not_after),
+            ),
             None => {
                 let spki = rcgen::SubjectPublicKeyInfo::from_der(&csr.spki_der)
                     .map_err(|e| IdentityError::Policy(format!("unsupported public key: {e}")))?;
-                self.sign_with(tenant, subject, profile, &spki, &csr.spki_der, sans, key)
+                Self::sign_with(
+                    issuing,
+                    tenant,
+                    subject,
+                    profile,
+                    &spki,
+                    &csr.spki_der,
+                    sans,
+                    key,
+                    serial,
+                    (not_before, not_after),
+                )
             }
         }
     }
 
+    /// The device certificate template of an issuing CA and usage, made (and checked against
+    /// rcgen) on first use.
+    fn template(&self, issuing: &IssuingCa, usage: Usage) -> Option<Arc<DeviceTemplate>> {
+        let mut cache = self
+            .templates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, _, t)) = cache
+            .iter()
+            .find(|(id, u, _)| *id == issuing.id && *u == usage)
+        {
+            return t.clone();
+        }
+        let t = match DeviceTemplate::new(issuing, usage) {
+            Some(t) if Self::template_matches_rcgen(&t, issuing) => Some(Arc::new(t)),
+            Some(_) => {
+                tracing::warn!(issuer = %issuing.id, ?usage,
+                    "device certificate template differs from rcgen's encoding; rcgen builds them");
+                None
+            }
+            None => {
+                tracing::debug!(issuer = %issuing.id, ?usage, "device certificates built by rcgen");
+                None
+            }
+        };
+        cache.push((issuing.id.clone(), usage, t.clone()));
+        t
+    }
+
+    /// Whether `t` writes the TBSCertificate rcgen writes, for short names and for names long
+    /// enough to need long-form lengths.
+    fn template_matches_rcgen(t: &DeviceTemplate, issuing: &IssuingCa) -> bool {
+        let key = issuing.issuer.key();
+        let spki = key.subject_public_key_info();
+        let profile = Profile {
+            name: "check".to_owned(),
+            validity: Duration::days(365),
+            allowed_keys: Vec::new(),
+            reject_duplicate_keys: false,
+            usage: t.usage,
+        };
+        let now = OffsetDateTime::now_utc();
+        let (long_tenant, long_device) = ("t".repeat(64), "d".repeat(128));
+        [("t", "d"), (long_tenant.as_str(), long_device.as_str())]
+            .iter()
+            .all(|(tenant, device)| {
+                let same = || -> Option<bool> {
+                    let octets = [0x5a; 16];
+                    let (tenant, device) =
+                        (TenantId::parse(tenant).ok()?, DeviceId::parse(device).ok()?);
+                    let (not_before, not_after) = validity_window(issuing, &profile, now).ok()?;
+                    let urn = device_urn(&tenant, &device).try_into().ok()?;
+                    let issued = Self::sign_with(
+                        issuing,
+                        &tenant,
+                        device.as_str(),
+                        &profile,
+                        key,
+                        &spki,
+                        vec![SanType::URI(urn)],
+                        KeyType::EcdsaP256,
+                        Serial::from_bytes(&octets),
+                        (not_before, not_after),
+                    )
+                    .ok()?;
+                    let (_, x) = x509_parser::parse_x509_certificate(&issued.cert_der).ok()?;
+                    let fields = DeviceFields {
+                        serial: &octets,
+                        not_before,
+                        not_after,
+                        tenant: tenant.as_str(),
+                        device: device.as_str(),
+                        spki_der: &spki,
+                    };
+                    let mut tbs = Vec::new();
+                    t.tbs(&fields, &mut tbs).ok()?;
+                    Some(tbs.as_slice() == x.tbs_certificate.as_ref())
+                };
+                same() == Some(true)
+            })
+    }
+
+    /// Builds and signs a certificate with rcgen, valid from `not_before` to `not_after`.
     #[allow(clippy::too_many_arguments)]
     fn sign_with(
-        &self,
+        issuing: &IssuingCa,
         tenant: &TenantId,
         subject: &str,
         profile: &Profile,
@@ -292,13 +472,9 @@ impl Authority {
         spki_der: &[u8],
         sans: Vec<SanType>,
         key: KeyType,
+        serial: Serial,
+        (not_before, not_after): (OffsetDateTime, OffsetDateTime),
     ) -> Result<Issued, IdentityError> {
-        let ca = self.ca();
-        let issuing = ca.current();
-        let now = OffsetDateTime::now_utc();
-        let cap = OffsetDateTime::from_unix_timestamp(issuing.not_after)
-            .map_err(IdentityError::generate)?;
-        let serial = Serial::random()?;
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, tenant.as_str());
@@ -306,9 +482,8 @@ impl Authority {
         p.distinguished_name = dn;
         p.subject_alt_names = sans;
         p.serial_number = Some(SerialNumber::from_slice(&serial.to_bytes()));
-        // Five minutes back-dating absorbs device clock skew.
-        p.not_before = now - Duration::minutes(5);
-        p.not_after = (now + profile.validity).min(cap);
+        p.not_before = not_before;
+        p.not_after = not_after;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![match profile.usage {
             Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
@@ -318,25 +493,51 @@ impl Authority {
         let cert = p
             .signed_by(spki, &issuing.issuer)
             .map_err(IdentityError::generate)?;
-        let record = CertRecord {
+        let record = Self::record(
+            issuing,
+            tenant,
+            subject,
+            profile,
+            (not_before, not_after),
+            serial,
+            cert.der(),
+            spki_der,
+            key,
+        );
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().clone(),
+            record,
+        })
+    }
+
+    /// What the index records of a certificate.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        issuing: &IssuingCa,
+        tenant: &TenantId,
+        subject: &str,
+        profile: &Profile,
+        (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+        serial: Serial,
+        cert_der: &[u8],
+        spki_der: &[u8],
+        key: KeyType,
+    ) -> CertRecord {
+        CertRecord {
             serial,
             tenant: tenant.as_str().to_owned(),
             subject: subject.to_owned(),
             profile: profile.name.clone(),
             usage: profile.usage,
             issuer: issuing.id.clone(),
-            not_before: p.not_before.unix_timestamp(),
-            not_after: p.not_after.unix_timestamp(),
-            fingerprint: sha256_hex(cert.der()),
+            not_before: not_before.unix_timestamp(),
+            not_after: not_after.unix_timestamp(),
+            fingerprint: sha256_hex(cert_der),
             spki_sha256: sha256_hex(spki_der),
             key: Some(key),
             revoked: None,
-        };
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().clone(),
-            record,
-        })
+        }
     }
 
     /// Revokes one certificate. Publish a CRL afterwards ([`Self::publish_crl`]).

@@ -49,14 +49,24 @@ pub fn decode_body(body: &[u8]) -> Result<Vec<u8>, CsrError> {
 /// [`decode_body`], never takes the text for raw DER.
 pub fn decode_text(text: &str) -> Result<Vec<u8>, CsrError> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE REQUEST-----";
+    const END: &str = "-----END CERTIFICATE REQUEST-----";
     if text.len() > MAX_CSR_LEN * 2 {
         return Err(CsrError::TooLarge);
     }
-    let b64 = if let Some(start) = text.find(BEGIN) {
+    // The first marker of each kind, found by a byte search in the usual layout (BEGIN first,
+    // END at the first '-' after it, which base64 never holds) and by a substring search
+    // otherwise.
+    let start = if text.starts_with(BEGIN) {
+        Some(0)
+    } else {
+        text.find(BEGIN)
+    };
+    let b64 = if let Some(start) = start {
         let rest = text.get(start + BEGIN.len()..).ok_or(CsrError::Encoding)?;
-        let end = rest
-            .find("-----END CERTIFICATE REQUEST-----")
-            .ok_or(CsrError::Encoding)?;
+        let end = match rest.find('-') {
+            Some(dash) if rest.get(dash..).is_some_and(|r| r.starts_with(END)) => dash,
+            _ => rest.find(END).ok_or(CsrError::Encoding)?,
+        };
         rest.get(..end).ok_or(CsrError::Encoding)?
     } else {
         text
@@ -186,6 +196,47 @@ mod tests {
         let last = der.len() - 1;
         der[last] ^= 0x01;
         assert_eq!(verify(&der).unwrap_err(), CsrError::BadSignature);
+    }
+
+    /// The marker search as it was, with substring searches only.
+    fn decode_text_reference(text: &str) -> Result<Vec<u8>, CsrError> {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE REQUEST-----";
+        if text.len() > MAX_CSR_LEN * 2 {
+            return Err(CsrError::TooLarge);
+        }
+        let b64 = if let Some(start) = text.find(BEGIN) {
+            let rest = &text[start + BEGIN.len()..];
+            let end = rest
+                .find("-----END CERTIFICATE REQUEST-----")
+                .ok_or(CsrError::Encoding)?;
+            &rest[..end]
+        } else {
+            text
+        };
+        let compact: Vec<u8> = b64.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&compact)
+            .map_err(|_| CsrError::Encoding)?;
+        if der.len() > MAX_CSR_LEN {
+            return Err(CsrError::TooLarge);
+        }
+        Ok(der)
+    }
+
+    proptest::proptest! {
+        /// Texts made of markers, dashes, base64 and noise decode as the substring search did.
+        #[test]
+        fn marker_search_is_unchanged(parts in proptest::collection::vec(proptest::prop_oneof![
+            proptest::strategy::Just("-----BEGIN CERTIFICATE REQUEST-----".to_owned()),
+            proptest::strategy::Just("-----END CERTIFICATE REQUEST-----".to_owned()),
+            proptest::strategy::Just("-----END CERT".to_owned()),
+            "[-\n ]{0,3}",
+            "[A-Za-z0-9+/=]{0,12}",
+            "(?s).{0,4}",
+        ], 0..8)) {
+            let text = parts.concat();
+            proptest::prop_assert_eq!(decode_text(&text), decode_text_reference(&text));
+        }
     }
 
     #[test]

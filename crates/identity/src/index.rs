@@ -86,6 +86,26 @@ pub struct CertRecord {
     pub revoked: Option<Revocation>,
 }
 
+impl CertRecord {
+    /// An empty record, standing in for one lent out for a moment; never stored.
+    pub(crate) fn placeholder() -> Self {
+        Self {
+            serial: Serial::placeholder(),
+            tenant: String::new(),
+            subject: String::new(),
+            profile: String::new(),
+            usage: Usage::Client,
+            issuer: String::new(),
+            not_before: 0,
+            not_after: 0,
+            fingerprint: String::new(),
+            spki_sha256: String::new(),
+            key: None,
+            revoked: None,
+        }
+    }
+}
+
 /// Outcome of a revocation request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeOutcome {

@@ -17,10 +17,20 @@ impl Serial {
     /// random bits, well above the 64 bits the CA/Browser Forum requires against collision
     /// attacks.
     pub fn random() -> Result<Self, IdentityError> {
+        Ok(Self(hex::encode(Self::random_octets()?)))
+    }
+
+    /// The integer octets of a [`Self::random`] serial: always 16, the first in 0x01..=0x7f.
+    pub(crate) fn random_octets() -> Result<[u8; 16], IdentityError> {
         let mut b = [0u8; 16];
         getrandom::fill(&mut b).map_err(|e| IdentityError::generate(format!("rng: {e}")))?;
         b[0] = (b[0] & 0x7f) | 0x01;
-        Ok(Self(hex::encode(b)))
+        Ok(b)
+    }
+
+    /// An empty serial, only for a record standing in for another (never stored or shown).
+    pub(crate) fn placeholder() -> Self {
+        Self(String::new())
     }
 
     /// Builds a serial from the integer octets found in a certificate (leading zero octets

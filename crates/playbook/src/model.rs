@@ -79,14 +79,21 @@ pub struct FindingFacts {
 }
 
 impl MatchSpec {
+    /// Whether the finding's own facts (kind, severity, scope) are answered, whatever the
+    /// device's profile, groups and tags: when this is false for every playbook, the
+    /// device need not be looked up at all.
+    pub fn may_match(&self, f: &FindingFacts) -> bool {
+        self.kinds.iter().any(|k| k == "*" || *k == f.kind)
+            && f.severity >= self.min_severity
+            && self.scope.accepts(f.scope)
+    }
+
     /// Whether a finding with these facts is answered.
     pub fn matches(&self, f: &FindingFacts) -> bool {
         let any_of = |wanted: &[Label], have: &[String]| {
             wanted.is_empty() || wanted.iter().any(|w| have.iter().any(|h| h == w.as_str()))
         };
-        self.kinds.iter().any(|k| k == "*" || *k == f.kind)
-            && f.severity >= self.min_severity
-            && self.scope.accepts(f.scope)
+        self.may_match(f)
             && (self.profiles.is_empty()
                 || f.profile
                     .as_deref()

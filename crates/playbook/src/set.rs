@@ -362,6 +362,12 @@ impl PlaybookSet {
             .map(|(s, _)| s.as_str())
     }
 
+    /// Whether some enabled playbook may answer a finding of this kind, severity and scope
+    /// (its device's profile, groups and tags not yet known).
+    pub fn may_match(&self, facts: &FindingFacts) -> bool {
+        self.iter().any(|p| p.enabled && p.matcher.may_match(facts))
+    }
+
     /// The enabled playbooks that answer a finding, in run order (priority, then name).
     pub fn matching(&self, facts: &FindingFacts) -> Vec<&Playbook> {
         self.iter().filter(|p| p.matches(facts)).collect()

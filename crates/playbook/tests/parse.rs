@@ -551,3 +551,32 @@ fn matching_order_and_criteria() {
     assert!(set.get("off").is_some_and(|p| !p.enabled));
     assert_eq!(set.len(), 10);
 }
+
+#[test]
+fn may_match_ignores_the_device_facts() {
+    let set = PlaybookSet::from_sources(
+        [(
+            "gw.toml",
+            "name = \"gw\"\n[match]\nkinds = [\"ddos\"]\nmin_severity = \"high\"\n\
+             profiles = [\"gateway\"]\n[[steps]]\naction = \"registry_quarantine\"\n",
+        )],
+        None,
+    )
+    .unwrap();
+    let mut facts = FindingFacts {
+        kind: "ddos".into(),
+        severity: Severity::High,
+        ..FindingFacts::default()
+    };
+    // The profile is not known yet: the playbook may still answer.
+    assert!(set.may_match(&facts));
+    assert!(set.matching(&facts).is_empty());
+    facts.profile = Some("gateway".into());
+    assert_eq!(set.matching(&facts).len(), 1);
+    // Kind and severity alone rule it out.
+    facts.severity = Severity::Medium;
+    assert!(!set.may_match(&facts));
+    facts.severity = Severity::High;
+    facts.kind = "scan".into();
+    assert!(!set.may_match(&facts));
+}

@@ -12,6 +12,10 @@
 //! (under a burst, that queue was most of the time from a packet to its finding). A store
 //! error keeps the last answer (or none) and is counted; detection never stops for the
 //! database.
+//!
+//! The same answers, with the device's state and SIMs, serve the responder
+//! ([`RecentDevices`]): a finding's device was just looked up here, so a playbook's first
+//! action need not wait for the store.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -20,6 +24,7 @@ use std::time::{Duration, Instant};
 use rampart_bus::Subject;
 use rampart_core::{DeviceId, TenantId};
 use rampart_detect::{ContextProvider, DeviceContext};
+use rampart_respond::{RecentDevice, RecentDevices};
 use rampart_store::{PageRequest, SimFilter, Store};
 use tokio::runtime::Handle;
 
@@ -27,7 +32,19 @@ use tokio::runtime::Handle;
 const LOOKUPS: &str = "rampart_detection_context_lookups_total";
 
 /// When an answer was fetched, and the answer (`None`: the registry does not know the device).
-type Cached = (Instant, Option<DeviceContext>);
+type Cached = (Instant, Option<Registered>);
+
+/// SIMs read per device (a device has one or two; the responder reads the store past this).
+const SIMS: u32 = 16;
+
+/// A device as the registry described it.
+#[derive(Clone)]
+struct Registered {
+    context: DeviceContext,
+    state: rampart_core::DeviceState,
+    /// Bound SIMs' IMSIs; empty when there were more than [`SIMS`].
+    imsis: Vec<String>,
+}
 
 type Key = (TenantId, DeviceId);
 
@@ -72,7 +89,7 @@ impl Shared {
         &self,
         tenant: &TenantId,
         device: &DeviceId,
-    ) -> rampart_store::Result<Option<DeviceContext>> {
+    ) -> rampart_store::Result<Option<Registered>> {
         let Some(d) = self.store.get_device(tenant, device).await? else {
             return Ok(None);
         };
@@ -82,7 +99,7 @@ impl Shared {
         };
         let page = PageRequest {
             after: None,
-            limit: 8,
+            limit: SIMS,
         };
         let sims = self.store.list_sims(tenant, &filter, &page).await?;
         // A device with several SIMs: the one with an IMEI lock speaks for the binding.
@@ -92,16 +109,28 @@ impl Shared {
             .find(|s| s.imei_policy != rampart_core::ImeiPolicy::None)
             .or_else(|| sims.items.first())
             .cloned();
-        Ok(Some(DeviceContext {
-            profile: d.profile.map(|p| p.as_str().to_owned()),
-            sim,
-            groups: d.groups.iter().map(|g| g.as_str().to_owned()).collect(),
-            tags: d.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+        let imsis = if sims.items.len() < SIMS as usize {
+            sims.items
+                .iter()
+                .map(|s| s.imsi.as_str().to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Some(Registered {
+            context: DeviceContext {
+                profile: d.profile.map(|p| p.as_str().to_owned()),
+                sim,
+                groups: d.groups.iter().map(|g| g.as_str().to_owned()).collect(),
+                tags: d.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            },
+            state: d.state,
+            imsis,
         }))
     }
 
     /// Looks the device up and caches the answer; on error, counts it and returns `Err`.
-    async fn lookup(&self, key: &Key) -> Result<Option<DeviceContext>, ()> {
+    async fn lookup(&self, key: &Key) -> Result<Option<Registered>, ()> {
         match self.fetch(&key.0, &key.1).await {
             Ok(v) => {
                 metrics::counter!(LOOKUPS, "result" => if v.is_some() { "found" } else { "unknown" })
@@ -117,7 +146,7 @@ impl Shared {
         }
     }
 
-    fn remember(&self, key: Key, value: Option<DeviceContext>) {
+    fn remember(&self, key: Key, value: Option<Registered>) {
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= self.capacity && !cache.contains_key(&key) {
             // Full: forget what has expired; if nothing has, forget everything (the next
@@ -145,8 +174,10 @@ impl ContextProvider for RegistryContext {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             match cache.get(&key) {
-                Some((at, v)) if at.elapsed() < self.shared.ttl => return v.clone(),
-                Some((_, v)) => Some(v.clone()),
+                Some((at, v)) if at.elapsed() < self.shared.ttl => {
+                    return v.as_ref().map(|r| r.context.clone());
+                }
+                Some((_, v)) => Some(v.as_ref().map(|r| r.context.clone())),
                 None => None,
             }
         };
@@ -181,5 +212,30 @@ impl ContextProvider for RegistryContext {
             .block_on(self.shared.lookup(&key))
             .ok()
             .flatten()
+            .map(|r| r.context)
+    }
+}
+
+impl RecentDevices for RegistryContext {
+    /// Answers younger than twice the time-to-live: detection refreshes an expired answer
+    /// when it next sees the device, so a device with traffic is never older than that.
+    fn recent(&self, tenant: &TenantId, device: &DeviceId) -> Option<RecentDevice> {
+        let cache = self
+            .shared
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (at, v) = cache.get(&(tenant.clone(), device.clone()))?;
+        if at.elapsed() >= self.shared.ttl.saturating_mul(2) {
+            return None;
+        }
+        let r = v.as_ref()?;
+        Some(RecentDevice {
+            profile: r.context.profile.clone(),
+            groups: r.context.groups.clone(),
+            tags: r.context.tags.clone(),
+            state: r.state,
+            imsis: r.imsis.clone(),
+        })
     }
 }

@@ -23,8 +23,8 @@ use rampart_incidents::{GrouperConfig, Incident, incident_cef_fields};
 use rampart_playbook::Validator;
 use rampart_respond::mass::{FindingKinds, MassConfig, MassError, MassService};
 use rampart_respond::{
-    ActionTarget, AuditSink, ContainActions, FindingInput, IncidentSink, RespondConfig,
-    RespondError, Responder, Revoker, SessionLookup,
+    ActionTarget, AuditSink, ContainActions, FindingInput, IncidentSink, RecentDevices,
+    RespondConfig, RespondError, Responder, Revoker, SessionLookup,
 };
 use rampart_sessions::Attributor;
 use rampart_store::Store;
@@ -249,6 +249,7 @@ pub(crate) async fn start(
     store: Arc<dyn Store>,
     attributor: Option<Attributor>,
     identity: Option<IdentityService>,
+    recent: Arc<dyn RecentDevices>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let cfg = settings.config.respond.clone().unwrap_or_default();
@@ -271,15 +272,18 @@ pub(crate) async fn start(
             .clone()
             .unwrap_or_else(|| "{device}".to_owned())
     });
-    let actions = Arc::new(ContainActions::new(
-        store.clone(),
-        ctx,
-        cfg.nas.clone(),
-        Arc::new(Sessions(attributor)),
-        broker_user,
-        quarantine_group,
-        identity.map(|i| Arc::new(IdentityRevoker(i)) as Arc<dyn Revoker>),
-    ));
+    let actions = Arc::new(
+        ContainActions::new(
+            store.clone(),
+            ctx,
+            cfg.nas.clone(),
+            Arc::new(Sessions(attributor)),
+            broker_user,
+            quarantine_group,
+            identity.map(|i| Arc::new(IdentityRevoker(i)) as Arc<dyn Revoker>),
+        )
+        .with_recent(recent.clone()),
+    );
     let audit_file = Arc::new(AuditFile(log));
     let trail: Arc<dyn rampart_api::audit::AuditTrail> = audit_file.clone();
     let audit: Arc<dyn AuditSink> = audit_file;
@@ -306,6 +310,7 @@ pub(crate) async fn start(
         }
         other => anyhow::anyhow!(other),
     })?;
+    let responder = responder.with_recent(recent);
     let responder = match &cfg.siem {
         Some(s) => responder.with_sink(Arc::new(SiemIncidents {
             formatter: SyslogFormatter::default(),

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -72,11 +73,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => (None, None),
     };
     let identity = crate::identity::start(&settings, stop_rx.clone()).await?;
+    // Detection's registry look-ups, shared with the responder.
+    let registry = Arc::new(crate::context::RegistryContext::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+        Duration::from_secs(settings.config.signals.context_ttl_secs),
+        settings.config.signals.context_capacity,
+    ));
     let response = crate::response::start(
         &settings,
         store.clone(),
         attributor.clone(),
         identity.service.clone(),
+        registry.clone(),
         stop_rx.clone(),
     )
     .await?;
@@ -95,6 +104,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         Some(response.findings.clone()),
         &detection,
+        registry,
         stop_rx.clone(),
     )
     .await?;

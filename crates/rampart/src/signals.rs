@@ -416,6 +416,7 @@ pub(crate) async fn start(
     store: Arc<dyn Store>,
     respond: Option<mpsc::Sender<FindingEvent>>,
     detection: &Detection,
+    registry: Arc<RegistryContext>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let config = &settings.config;
@@ -472,12 +473,7 @@ pub(crate) async fn start(
     if !config.signals.home_nets.is_empty() {
         detect_config.engine.home_nets = rampart_detect::HomeNets(config.signals.home_nets.clone());
     }
-    let context: Arc<dyn ContextProvider> = Arc::new(RegistryContext::new(
-        store.clone(),
-        tokio::runtime::Handle::current(),
-        Duration::from_secs(config.signals.context_ttl_secs),
-        config.signals.context_capacity,
-    ));
+    let context: Arc<dyn ContextProvider> = registry;
     let fresh = || {
         Engine::new(
             detect_config.clone(),

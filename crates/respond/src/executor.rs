@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::actions::{ActionResult, ActionTarget, DeviceActions};
 use crate::config::NasEntry;
+use crate::recent::RecentDevices;
 
 /// Finds a SIM's live RADIUS session (the in-memory session table of the accounting server).
 pub trait SessionLookup: Send + Sync {
@@ -41,6 +42,7 @@ pub struct ContainActions {
     broker_user: Option<String>,
     quarantine_group: Option<Label>,
     revoker: Option<Arc<dyn Revoker>>,
+    recent: Option<Arc<dyn RecentDevices>>,
     memo: Mutex<HashMap<String, Outcome>>,
 }
 
@@ -65,8 +67,17 @@ impl ContainActions {
             broker_user,
             quarantine_group,
             revoker,
+            recent: None,
             memo: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes a device's SIMs from `recent` when it described them a moment ago, instead of
+    /// reading the store before a RADIUS action.
+    #[must_use]
+    pub fn with_recent(mut self, recent: Arc<dyn RecentDevices>) -> Self {
+        self.recent = Some(recent);
+        self
     }
 
     fn username(&self, t: &ActionTarget) -> Option<String> {
@@ -76,8 +87,19 @@ impl ContainActions {
         })
     }
 
-    /// The device's live sessions with the NAS that can end each.
+    /// The device's live sessions with the NAS that can end each: its SIMs as the registry
+    /// described them a moment ago when that finds a session, else as the store has them.
     async fn sessions(&self, t: &ActionTarget) -> Result<Vec<(String, RadiusSession)>, String> {
+        if let Some(d) = self
+            .recent
+            .as_ref()
+            .and_then(|r| r.recent(&t.tenant, &t.device))
+        {
+            let out = self.live(d.imsis.iter().map(String::as_str))?;
+            if !out.is_empty() {
+                return Ok(out);
+            }
+        }
         let filter = SimFilter {
             device_id: Some(t.device.clone()),
             ..SimFilter::default()
@@ -91,9 +113,17 @@ impl ContainActions {
             .list_sims(&t.tenant, &filter, &page)
             .await
             .map_err(|e| format!("registry: {e}"))?;
+        self.live(sims.items.iter().map(|s| s.imsi.as_str()))
+    }
+
+    /// The live sessions of these IMSIs, each with the NAS that can end it.
+    fn live<'a>(
+        &self,
+        imsis: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<(String, RadiusSession)>, String> {
         let mut out = Vec::new();
-        for sim in &sims.items {
-            if let Some(s) = self.sessions.session_of_imsi(sim.imsi.as_str()) {
+        for imsi in imsis {
+            if let Some(s) = self.sessions.session_of_imsi(imsi) {
                 let nas = self
                     .nas
                     .iter()

@@ -21,6 +21,7 @@ pub mod config;
 pub mod engine;
 pub mod executor;
 pub mod mass;
+pub mod recent;
 
 pub use actions::{ActionResult, ActionTarget, DeviceActions};
 pub use audit::{AuditSink, NoAudit};
@@ -28,3 +29,4 @@ pub use config::RespondConfig;
 pub use engine::{FindingInput, IncidentSink, RespondError, Responder};
 pub use executor::{ContainActions, Revoker, SessionLookup};
 pub use mass::{FindingKinds, MassConfig, MassError, MassService, NoFindings};
+pub use recent::{RecentDevice, RecentDevices};

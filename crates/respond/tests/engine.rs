@@ -3,7 +3,8 @@
 //! action quarantines the device, the incident becomes contained, undo restores the device;
 //! a denied approval acts on nothing; a run waiting for an approval carries on after a restart
 //! with the same approval id; an invalid playbook upload is refused with its position and the
-//! running set is kept.
+//! running set is kept; a device's facts come from what the registry said a moment ago
+//! ([`RecentDevices`]) when that is known, from the store otherwise.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +16,8 @@ use rampart_core::{Device, DeviceId, DeviceState, RadiusSession, TenantId, Times
 use rampart_incidents::GrouperConfig;
 use rampart_playbook::Validator;
 use rampart_respond::{
-    ContainActions, FindingInput, NoAudit, RespondError, Responder, SessionLookup,
+    ContainActions, FindingInput, NoAudit, RecentDevice, RecentDevices, RespondError, Responder,
+    SessionLookup,
 };
 use rampart_store::Store;
 use serde_json::json;
@@ -329,4 +331,91 @@ async fn invalid_playbook_upload_is_refused_with_its_position() {
     assert!(tmp.path().join("playbooks/second.toml").is_file());
     r.delete_playbook("second", "alice").unwrap();
     assert!(!tmp.path().join("playbooks/second.toml").exists());
+}
+
+/// Describes `meter-1` as a gateway; knows nothing of other devices.
+struct Recent;
+impl RecentDevices for Recent {
+    fn recent(&self, _tenant: &TenantId, device: &DeviceId) -> Option<RecentDevice> {
+        (device.as_str() == "meter-1").then(|| RecentDevice {
+            profile: Some("gateway".into()),
+            groups: vec!["north".into()],
+            tags: Vec::new(),
+            state: DeviceState::Active,
+            imsis: vec!["001010000000001".into()],
+        })
+    }
+}
+
+const GATEWAY_PLAYBOOK: &str = r#"
+name = "gateway-quarantine"
+[match]
+kinds = ["ddos"]
+min_severity = "high"
+profiles = ["gateway"]
+groups = ["north"]
+[[steps]]
+action = "registry_quarantine"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_description_is_used_and_the_store_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = rampart_store::open(None, tmp.path()).await.unwrap();
+    let tenant = TenantId::default_tenant();
+    for id in ["meter-1", "meter-2"] {
+        let d: Device = serde_json::from_value(json!({
+            "tenant": tenant.as_str(), "id": id, "profile": "meter",
+        }))
+        .unwrap();
+        store.insert_device(&d).await.unwrap();
+    }
+    let playbooks = tmp.path().join("playbooks");
+    std::fs::create_dir_all(&playbooks).unwrap();
+    std::fs::write(playbooks.join("gw.toml"), GATEWAY_PLAYBOOK).unwrap();
+    let actions = Arc::new(
+        ContainActions::new(
+            store.clone(),
+            Context::new(),
+            Vec::new(),
+            Arc::new(NoSessions),
+            None,
+            None,
+            None,
+        )
+        .with_recent(Arc::new(Recent)),
+    );
+    let r = Responder::open(
+        store.clone(),
+        actions,
+        Arc::new(NoAudit),
+        playbooks,
+        Validator::default(),
+        GrouperConfig::default(),
+    )
+    .await
+    .unwrap()
+    .with_recent(Arc::new(Recent));
+
+    // meter-2 is read from the store (profile meter): no playbook answers.
+    r.finding(FindingInput {
+        campaign_keys: Vec::new(),
+        ..finding("f-2", "meter-2")
+    })
+    .await;
+    // meter-1 was described a moment ago as a gateway in group north: the playbook runs.
+    r.finding(FindingInput {
+        campaign_keys: Vec::new(),
+        ..finding("f-1", "meter-1")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while state(&store, "meter-1").await != DeviceState::Quarantined {
+        assert!(Instant::now() < deadline, "meter-1 never quarantined");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state(&store, "meter-2").await, DeviceState::Active);
+    // Both findings still made incidents.
+    let list = r.list(None, vec![], None, 10, None).await.unwrap();
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 2, "{list}");
 }

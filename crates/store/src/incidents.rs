@@ -151,6 +151,14 @@ pub trait IncidentStore: Send + Sync {
         row: &IncidentRow,
         entries: &[TimelineRow],
     ) -> Result<Vec<u64>>;
+    /// Several incidents with the entries that explain their changes, and containment
+    /// operations, in one transaction: all land or none do. Lets a writer commit what queued
+    /// while it was busy at once instead of a transaction per change.
+    async fn put_incident_batch(
+        &self,
+        incidents: &[(IncidentRow, Vec<TimelineRow>)],
+        ops: &[OpRow],
+    ) -> Result<()>;
     /// One incident.
     async fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>>;
     /// Incidents matching `filter`, newest `updated_at` first (ties by id, descending).

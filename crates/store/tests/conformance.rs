@@ -563,7 +563,9 @@ mod accounting;
 use accounting::{accounting_folding, accounting_many_records, accounting_roundtrip};
 #[path = "conformance/incidents.rs"]
 mod incidents;
-use incidents::{containment_ops, incident_listing, incident_rows, incident_timeline};
+use incidents::{
+    containment_ops, incident_batches, incident_listing, incident_rows, incident_timeline,
+};
 #[path = "conformance/detection.rs"]
 mod detection;
 use detection::{detection_rules, suppression_windows};
@@ -586,11 +588,11 @@ macro_rules! store_test_suite {
 store_test_suite!(sqlite: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
     tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip,
     accounting_folding, accounting_many_records, incident_rows, incident_listing,
-    incident_timeline, containment_ops, detection_rules, suppression_windows);
+    incident_timeline, incident_batches, containment_ops, detection_rules, suppression_windows);
 store_test_suite!(postgres: device_crud, device_search_and_pages, lookup_by_ip, sims_and_bindings,
     tenant_isolation, import_batches, profiles_groups_tokens, accounting_roundtrip,
     accounting_folding, accounting_many_records, incident_rows, incident_listing,
-    incident_timeline, containment_ops, detection_rules, suppression_windows);
+    incident_timeline, incident_batches, containment_ops, detection_rules, suppression_windows);
 
 /// The embedded store's files hold token hashes (and later key material): owner only.
 #[cfg(unix)]

@@ -119,7 +119,7 @@ impl Authority {
     ) -> Result<Vec<Result<Issued, IdentityError>>, IdentityError> {
         // Keys this commit put in flight, to take out again when it is recorded (or not).
         let mut mine = Vec::new();
-        let checked: Vec<_> = {
+        let mut checked: Vec<_> = {
             let mut in_flight = self
                 .in_flight
                 .lock()
@@ -129,9 +129,11 @@ impl Authority {
                 .map(|item| item.and_then(|s| self.admit(s, &mut in_flight, &mut mine)))
                 .collect()
         };
+        // The records are lent to the index and put back, not copied.
         let records: Vec<CertRecord> = checked
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|s| s.issued.record.clone()))
+            .iter_mut()
+            .flatten()
+            .map(|s| std::mem::replace(&mut s.issued.record, CertRecord::placeholder()))
             .collect();
         let recorded = self.index.insert(&records);
         {
@@ -150,6 +152,12 @@ impl Authority {
         }
         recorded?;
         metrics::counter!("rampart_identity_issued_total").increment(records.len() as u64);
+        let mut back = records.into_iter();
+        for s in checked.iter_mut().flatten() {
+            if let Some(r) = back.next() {
+                s.issued.record = r;
+            }
+        }
         Ok(checked.into_iter().map(|r| r.map(|s| s.issued)).collect())
     }
 

@@ -337,7 +337,7 @@ fn sign_line(
     match parse_line(raw) {
         Ok(req) => {
             let signed = auth.sign_request(tenant, &req.device, profile, &req.csr_der);
-            (Some(req.device.as_str().to_owned()), signed)
+            (Some(String::from(req.device)), signed)
         }
         Err(refusal) => (refusal.device, Err(refusal.error)),
     }
@@ -351,6 +351,47 @@ fn push_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Appends text that needs no escaping but its line ends as a JSON string: what
+/// [`push_str`] writes, without looking at each character twice. Anything else (not the case
+/// of a PEM certificate) goes through [`push_str`].
+fn push_lines(buf: &mut Vec<u8>, s: &str) {
+    let plain = |b: &u8| *b >= 0x20 && *b != b'"' && *b != b'\\' && *b != 0x7f;
+    if !s.bytes().all(|b| b == b'\n' || plain(&b)) {
+        return push_str(buf, s);
+    }
+    buf.reserve(s.len() + s.len() / 32 + 2);
+    buf.push(b'"');
+    let mut lines = s.split('\n');
+    if let Some(first) = lines.next() {
+        buf.extend_from_slice(first.as_bytes());
+    }
+    for line in lines {
+        buf.extend_from_slice(b"\\n");
+        buf.extend_from_slice(line.as_bytes());
+    }
+    buf.push(b'"');
+}
+
+/// Appends an integer in decimal, without formatting machinery.
+fn push_int(buf: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        // `v % 10` < 10.
+        digits[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
 fn push_issued(buf: &mut Vec<u8>, issued: &Issued) {
     let r = &issued.record;
     buf.extend_from_slice(b"{\"device\":");
@@ -358,9 +399,9 @@ fn push_issued(buf: &mut Vec<u8>, issued: &Issued) {
     buf.extend_from_slice(b",\"serial\":\"");
     buf.extend_from_slice(r.serial.as_str().as_bytes());
     buf.extend_from_slice(b"\",\"not_after\":");
-    buf.extend_from_slice(r.not_after.to_string().as_bytes());
+    push_int(buf, r.not_after);
     buf.extend_from_slice(b",\"certificate\":");
-    push_str(buf, &issued.cert_pem);
+    push_lines(buf, &issued.cert_pem);
     buf.extend_from_slice(b"}\n");
 }
 

@@ -303,3 +303,18 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The result line's fast writers write what serde_json writes.
+    #[test]
+    fn fast_writers_match_serde_json(s in "(?s).{0,200}", pem_like in "[A-Za-z0-9+/= -]{0,64}(\n[A-Za-z0-9+/= -]{0,64}){0,12}\n?", n in any::<i64>()) {
+        for text in [&s, &pem_like] {
+            let mut buf = Vec::new();
+            push_lines(&mut buf, text);
+            prop_assert_eq!(String::from_utf8(buf).unwrap(), serde_json::to_string(text).unwrap());
+        }
+        let mut buf = Vec::new();
+        push_int(&mut buf, n);
+        prop_assert_eq!(String::from_utf8(buf).unwrap(), n.to_string());
+    }
+}

@@ -24,16 +24,18 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::actions::{ActionTarget, DeviceActions};
 use crate::audit::AuditSink;
+use crate::recent::RecentDevices;
 
 mod operator;
 mod runs;
+mod writer;
+
+use writer::{WRITE_ERRORS, Write, writer};
 
 /// Metric: findings the responder took in.
 const FINDINGS: &str = "rampart_respond_findings_total";
 /// Metric: playbook runs started, by playbook.
 const RUNS: &str = "rampart_respond_runs_total";
-/// Metric: store writes of incidents that failed.
-const WRITE_ERRORS: &str = "rampart_respond_write_errors_total";
 /// Finding ids remembered as active (for playbook conditions).
 const ACTIVE_CAP: usize = 200_000;
 /// (incident, playbook) pairs remembered as already run.
@@ -167,42 +169,11 @@ pub trait IncidentSink: Send + Sync {
     fn incident(&self, incident: &Incident);
 }
 
-/// A queued store write.
-enum Write {
-    Put(Box<IncidentRow>, Vec<TimelineRow>),
-    /// A playbook run checkpoint.
-    Op(Box<rampart_store::OpRow>),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Applies queued writes in order. Incident writes are off the path from a finding to its
-/// first action: the action goes out while the incident is being stored.
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Write>) {
-    while let Some(w) = rx.recv().await {
-        match w {
-            Write::Put(row, timeline) => {
-                if let Err(e) = store.put_incident_with_timeline(&row, &timeline).await {
-                    metrics::counter!(WRITE_ERRORS).increment(1);
-                    tracing::error!(error = %e, incident = %row.id, "incident not stored");
-                }
-            }
-            Write::Op(op) => {
-                if let Err(e) = store.put_op(&op).await {
-                    metrics::counter!(WRITE_ERRORS).increment(1);
-                    tracing::error!(error = %e, op = %op.id, "playbook run checkpoint not stored");
-                }
-            }
-            Write::Flush(done) => {
-                let _waiting = done.send(()).is_ok();
-            }
-        }
-    }
-}
-
 /// The response engine.
 pub struct Responder {
     writes: mpsc::UnboundedSender<Write>,
     sink: Option<Arc<dyn IncidentSink>>,
+    recent: Option<Arc<dyn RecentDevices>>,
     store: Arc<dyn Store>,
     actions: Arc<dyn DeviceActions>,
     audit: Arc<dyn AuditSink>,
@@ -288,6 +259,7 @@ impl Responder {
         Ok(Arc::new(Self {
             writes,
             sink: None,
+            recent: None,
             store,
             actions,
             audit,
@@ -353,6 +325,21 @@ impl Responder {
         }
     }
 
+    /// Takes devices from `recent` when it described them a moment ago, instead of reading
+    /// the store before a run's first action (set before findings arrive).
+    pub fn with_recent(self: Arc<Self>, recent: Arc<dyn RecentDevices>) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut me) => {
+                me.recent = Some(recent);
+                Arc::new(me)
+            }
+            Err(shared) => {
+                tracing::warn!("recent devices not attached: the responder is already in use");
+                shared
+            }
+        }
+    }
+
     /// Kinds of the device's active findings.
     pub fn active_kinds(&self, tenant: &TenantId, device: &DeviceId) -> Vec<String> {
         self.active
@@ -408,29 +395,49 @@ impl Responder {
         let (Some(tenant), Some(device)) = (f.tenant.clone(), f.device.clone()) else {
             return;
         };
-        let dev = match self.store.get_device(&tenant, &device).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "device look-up for playbooks failed");
-                None
-            }
-        };
-        let pfacts = PlaybookFacts {
+        let mut pfacts = PlaybookFacts {
             kind: f.kind.clone(),
             severity: rampart_playbook::Severity::from_str(&f.severity)
                 .unwrap_or(rampart_playbook::Severity::Info),
-            profile: dev
-                .as_ref()
-                .and_then(|d| d.profile.as_ref().map(|p| p.as_str().to_owned())),
-            groups: dev
-                .as_ref()
-                .map(|d| d.groups.iter().map(|g| g.as_str().to_owned()).collect())
-                .unwrap_or_default(),
-            tags: dev
-                .as_ref()
-                .map(|d| d.tags.iter().map(|g| g.as_str().to_owned()).collect())
-                .unwrap_or_default(),
+            profile: None,
+            groups: Vec::new(),
+            tags: Vec::new(),
             scope: Scope::Device,
+        };
+        // Most findings answer no playbook: those skip the registry read.
+        let may_match = self
+            .playbooks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set
+            .may_match(&pfacts);
+        if !may_match {
+            return;
+        }
+        let recent = self
+            .recent
+            .as_ref()
+            .and_then(|r| r.recent(&tenant, &device));
+        let state = match recent {
+            Some(d) => {
+                pfacts.profile = d.profile;
+                pfacts.groups = d.groups;
+                pfacts.tags = d.tags;
+                Some(d.state)
+            }
+            None => match self.store.get_device(&tenant, &device).await {
+                Ok(Some(d)) => {
+                    pfacts.profile = d.profile.as_ref().map(|p| p.as_str().to_owned());
+                    pfacts.groups = d.groups.iter().map(|g| g.as_str().to_owned()).collect();
+                    pfacts.tags = d.tags.iter().map(|g| g.as_str().to_owned()).collect();
+                    Some(d.state)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "device look-up for playbooks failed");
+                    None
+                }
+            },
         };
         let matching: Vec<Playbook> = {
             let p = self
@@ -459,7 +466,6 @@ impl Responder {
                 device: device.clone(),
             };
             let (inc, fid) = (incident.clone(), f.id.clone());
-            let state = dev.as_ref().map(|d| d.state);
             tokio::spawn(async move { me.run(pb, target, inc, fid, severity, state).await });
         }
     }

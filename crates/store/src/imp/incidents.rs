@@ -180,6 +180,28 @@ macro_rules! store_incidents {
                     .map(crate::imp::incidents::seq_from_db)
                     .collect())
             }
+
+            /// Creates or replaces a containment operation (checked by the caller).
+            async fn upsert_op(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                op: &crate::incidents::OpRow,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO containment_ops (id, kind, tenant_id, status, updated_at, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+                     kind = excluded.kind, tenant_id = excluded.tenant_id, \
+                     status = excluded.status, updated_at = excluded.updated_at, \
+                     body = excluded.body",
+                )
+                .bind(op.id.as_str())
+                .bind(op.kind.as_str())
+                .bind(op.tenant.as_ref().map(TenantId::as_str))
+                .bind(op.status.as_str())
+                .bind(op.updated_at.0)
+                .bind(sqlx::types::Json(&op.body)).execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
         }
 
         #[async_trait]
@@ -199,6 +221,29 @@ macro_rules! store_incidents {
                 let seqs = Self::insert_timeline(&mut tx, &row.id, entries).await?;
                 tx.commit().await?;
                 Ok(seqs)
+            }
+
+            async fn put_incident_batch(
+                &self,
+                incidents: &[(crate::incidents::IncidentRow, Vec<crate::incidents::TimelineRow>)],
+                ops: &[crate::incidents::OpRow],
+            ) -> Result<()> {
+                for op in ops {
+                    crate::imp::incidents::check_op(op)?;
+                }
+                if incidents.is_empty() && ops.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                for (row, entries) in incidents {
+                    Self::upsert_incident(&mut tx, row).await?;
+                    Self::insert_timeline(&mut tx, &row.id, entries).await?;
+                }
+                for op in ops {
+                    Self::upsert_op(&mut tx, op).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn get_incident(&self, id: &str) -> Result<Option<crate::incidents::IncidentRow>> {
@@ -294,22 +339,8 @@ macro_rules! store_incidents {
 
             async fn put_op(&self, op: &crate::incidents::OpRow) -> Result<()> {
                 crate::imp::incidents::check_op(op)?;
-                sqlx::query(
-                    "INSERT INTO containment_ops (id, kind, tenant_id, status, updated_at, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
-                     kind = excluded.kind, tenant_id = excluded.tenant_id, \
-                     status = excluded.status, updated_at = excluded.updated_at, \
-                     body = excluded.body",
-                )
-                .bind(op.id.as_str())
-                .bind(op.kind.as_str())
-                .bind(op.tenant.as_ref().map(TenantId::as_str))
-                .bind(op.status.as_str())
-                .bind(op.updated_at.0)
-                .bind(sqlx::types::Json(&op.body))
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                Self::upsert_op(&mut conn, op).await
             }
 
             async fn get_op(&self, id: &str) -> Result<Option<crate::incidents::OpRow>> {

@@ -451,3 +451,77 @@ pub(super) async fn containment_ops(s: Arc<dyn Store>) {
     bad.kind = String::new();
     assert!(matches!(s.put_op(&bad).await, Err(StoreError::Invalid(_))));
 }
+
+pub(super) async fn incident_batches(s: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let op = |id: &str, status: &str, at: i64| OpRow {
+        id: id.to_owned(),
+        kind: "playbook_run".to_owned(),
+        tenant: Some(t.clone()),
+        status: status.to_owned(),
+        updated_at: Timestamp(at),
+        body: json!({"id": id, "step": at}),
+    };
+    s.put_incident_with_timeline(&incident("inc-1", Some(&t), "m-1", "open", 5), &[entry(1)])
+        .await
+        .unwrap();
+    // Two incidents (one new, one with more entries), two operations: one transaction.
+    s.put_incident_batch(
+        &[
+            (
+                incident("inc-1", Some(&t), "m-1", "contained", 7),
+                vec![entry(2), entry(3)],
+            ),
+            (
+                incident("inc-2", Some(&t), "m-2", "open", 8),
+                vec![entry(4)],
+            ),
+        ],
+        &[op("run-1", "running", 7), op("run-2", "finished", 8)],
+    )
+    .await
+    .unwrap();
+    let inc1 = s.get_incident("inc-1").await.unwrap().unwrap();
+    assert_eq!(inc1.status, "contained");
+    let seqs = |id: &'static str| {
+        let s = s.clone();
+        async move {
+            s.timeline(id, 0, 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.seq, r.at.0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(seqs("inc-1").await, [(1, 1), (2, 2), (3, 3)]);
+    assert_eq!(seqs("inc-2").await, [(1, 4)]);
+    assert_eq!(s.get_op("run-2").await.unwrap().unwrap().status, "finished");
+    // A bad entry anywhere keeps the whole batch out, operations included.
+    let bad = TimelineRow {
+        at: Timestamp(9),
+        body: json!({"text": "\u{0}"}),
+    };
+    let r = s
+        .put_incident_batch(
+            &[
+                (
+                    incident("inc-2", Some(&t), "m-2", "resolved", 9),
+                    vec![entry(5)],
+                ),
+                (incident("inc-3", Some(&t), "m-3", "open", 9), vec![bad]),
+            ],
+            &[op("run-1", "finished", 9)],
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))));
+    assert_eq!(
+        s.get_incident("inc-2").await.unwrap().unwrap().status,
+        "open"
+    );
+    assert!(s.get_incident("inc-3").await.unwrap().is_none());
+    assert_eq!(seqs("inc-2").await, [(1, 4)]);
+    assert_eq!(s.get_op("run-1").await.unwrap().unwrap().status, "running");
+    // An empty batch is a no-op.
+    s.put_incident_batch(&[], &[]).await.unwrap();
+}
