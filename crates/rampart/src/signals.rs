@@ -57,6 +57,9 @@ struct Board {
 }
 
 /// A finding's suppression window, and whether it still keeps it from incident response.
+/// Saved with detection's state at shutdown, so a finding muted before a restart stays muted
+/// after it and still goes to response once its window is over.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Muted {
     window: String,
     active: bool,
@@ -91,6 +94,29 @@ impl Board {
             m.active = false;
         }
         Some(f)
+    }
+
+    /// Takes back the marks saved at the last stop, for the findings restored with it.
+    fn restore_marks(&mut self, path: &std::path::Path) {
+        let marks: HashMap<String, Muted> = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "suppression marks unreadable; restored findings shown unmuted");
+                    return;
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "suppression marks not read");
+                return;
+            }
+        };
+        for (id, m) in marks {
+            if self.by_id.contains_key(&id) {
+                self.muted.insert(id, m);
+            }
+        }
     }
 
     /// A finding as the API shows it: muted ones say so, and by which window.
@@ -369,11 +395,34 @@ impl Started {
         match saved {
             Ok(Ok((devices, path))) => {
                 tracing::info!(devices, path = %path.display(), "detection state saved");
+                let marks = self
+                    .live
+                    .board
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .muted
+                    .clone();
+                if let Err(e) = save_marks(&marks_path(&path), &marks) {
+                    tracing::warn!(error = %e, "suppression marks not saved");
+                }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "detection state not saved"),
             Err(e) => tracing::warn!(error = %e, "detection state not saved"),
         }
     }
+}
+
+/// Where the board's suppression marks are kept beside detection's snapshot.
+fn marks_path(snapshot: &std::path::Path) -> std::path::PathBuf {
+    snapshot.with_file_name("detect-muted.json")
+}
+
+/// Writes the marks whole (a new file renamed over the old one).
+fn save_marks(path: &std::path::Path, marks: &HashMap<String, Muted>) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec(marks).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -508,6 +557,7 @@ pub(crate) async fn start(
             board.order.push_back(f.id.clone());
             board.by_id.insert(f.id.clone(), f);
         }
+        board.restore_marks(&marks_path(&snapshot));
     }
     let (router, shards) = engine.into_shards();
     let mut senders = Vec::with_capacity(shards.len());

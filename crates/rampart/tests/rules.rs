@@ -71,6 +71,21 @@ fn mosquitto(dir: &Path) -> (Killed, u16) {
 }
 
 /// Starts `rampart serve` in `dir`; returns it and its API address.
+/// Stops the server as an operator would (SIGTERM): it saves its state on the way out.
+fn terminate(mut server: Killed) {
+    let pid = server.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn serve(dir: &Path) -> (Killed, String) {
     let mut child = Command::new(BIN)
         .current_dir(dir)
@@ -435,18 +450,50 @@ fn rules_and_suppression_windows_through_the_api_and_cli() {
         201
     );
 
-    // Rules and windows are stored: a restart loads them, and the window mutes.
-    drop(server);
+    // meter-4's finding is muted by the later window before the restart; a window for meter-5
+    // is opened too.
+    let f4 = feed_until(mq_port, "meter-4", "meter-4's muted finding", || {
+        finding(&addr, "meter-4", "exfil-2")
+    });
+    assert_eq!(f4["suppressed"], true, "{f4}");
+    let fifth = cli(
+        dir,
+        &addr,
+        &[
+            "suppressions",
+            "create",
+            "--device",
+            "meter-5",
+            "--kind",
+            "rule",
+            "--for",
+            "2h",
+            "--reason",
+            "field trial",
+            "--tenant",
+            "default",
+        ],
+    );
+    let fifth_id = fifth["id"].as_str().unwrap().to_owned();
+
+    // Rules and windows are stored, and a graceful stop saves the findings with their marks: a
+    // restart loads them, meter-4's restored finding is still muted, and the window mutes
+    // meter-5's new one.
+    terminate(server);
     let (_server, addr) = serve(dir);
     let (_, rule) = http(&addr, "GET", "/api/v1/rules/exfil-2", None);
     assert_eq!(rule["source"], "api", "{rule}");
     assert_eq!(rule["severity"], "medium", "{rule}");
-    let f4 = feed_until(mq_port, "meter-4", "meter-4's finding", || {
-        finding(&addr, "meter-4", "exfil-2")
-    });
+    let f4 = finding(&addr, "meter-4", "exfil-2").expect("meter-4's finding restored");
     assert_eq!(f4["suppressed"], true, "{f4}");
     assert_eq!(f4["suppression"], later_id.as_str(), "{f4}");
+    let f5 = feed_until(mq_port, "meter-5", "meter-5's finding", || {
+        finding(&addr, "meter-5", "exfil-2")
+    });
+    assert_eq!(f5["suppressed"], true, "{f5}");
+    assert_eq!(f5["suppression"], fifth_id.as_str(), "{f5}");
     cli(dir, &addr, &["suppressions", "delete", &later_id]);
+    cli(dir, &addr, &["suppressions", "delete", &fifth_id]);
 
     // Every change is in the audit log, with who made it.
     let audit = std::fs::read_to_string(dir.join("data/audit.log")).unwrap();
@@ -467,7 +514,7 @@ fn rules_and_suppression_windows_through_the_api_and_cli() {
         find("suppression.created", "suppression", &window_id),
         "{audit}"
     );
-    for id in [&window_id, &later_id] {
+    for id in [&window_id, &later_id, &fifth_id] {
         assert!(find("suppression.created", "suppression", id), "{audit}");
         assert!(find("suppression.deleted", "suppression", id), "{audit}");
     }
