@@ -60,8 +60,17 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Responder>) {
 
 /// A responder over `store` with the playbooks of `dir`, as a (re)started server builds it.
 async fn responder(store: Arc<dyn Store>, dir: &std::path::Path) -> Arc<Responder> {
+    responder_with(store, dir, None).await
+}
+
+/// [`responder`], taking devices from `recent` too when given.
+async fn responder_with(
+    store: Arc<dyn Store>,
+    dir: &std::path::Path,
+    recent: Option<Arc<dyn RecentDevices>>,
+) -> Arc<Responder> {
     let playbooks = dir.join("playbooks");
-    let actions = Arc::new(ContainActions::new(
+    let mut actions = ContainActions::new(
         store.clone(),
         Context::new(),
         Vec::new(),
@@ -69,17 +78,24 @@ async fn responder(store: Arc<dyn Store>, dir: &std::path::Path) -> Arc<Responde
         None,
         None,
         None,
-    ));
-    Responder::open(
+    );
+    if let Some(r) = &recent {
+        actions = actions.with_recent(r.clone());
+    }
+    let responder = Responder::open(
         store.clone(),
-        actions,
+        Arc::new(actions),
         Arc::new(NoAudit),
         playbooks,
         Validator::default(),
         GrouperConfig::default(),
     )
     .await
-    .unwrap()
+    .unwrap();
+    match recent {
+        Some(r) => responder.with_recent(r),
+        None => responder,
+    }
 }
 
 fn finding(id: &str, device: &str) -> FindingInput {
@@ -373,29 +389,7 @@ async fn recent_description_is_used_and_the_store_otherwise() {
     let playbooks = tmp.path().join("playbooks");
     std::fs::create_dir_all(&playbooks).unwrap();
     std::fs::write(playbooks.join("gw.toml"), GATEWAY_PLAYBOOK).unwrap();
-    let actions = Arc::new(
-        ContainActions::new(
-            store.clone(),
-            Context::new(),
-            Vec::new(),
-            Arc::new(NoSessions),
-            None,
-            None,
-            None,
-        )
-        .with_recent(Arc::new(Recent)),
-    );
-    let r = Responder::open(
-        store.clone(),
-        actions,
-        Arc::new(NoAudit),
-        playbooks,
-        Validator::default(),
-        GrouperConfig::default(),
-    )
-    .await
-    .unwrap()
-    .with_recent(Arc::new(Recent));
+    let r = responder_with(store.clone(), tmp.path(), Some(Arc::new(Recent))).await;
 
     // meter-2 is read from the store (profile meter): no playbook answers.
     r.finding(FindingInput {
