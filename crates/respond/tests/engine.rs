@@ -42,6 +42,16 @@ action = "registry_quarantine"
 "#;
 
 async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Responder>) {
+    setup_with(dir, ("ddos.toml", PLAYBOOK), None).await
+}
+
+/// A store with `meter-1` and `meter-2` (profile `meter`), one playbook file, and a responder
+/// over them taking devices from `recent` too when given.
+async fn setup_with(
+    dir: &std::path::Path,
+    (file, playbook): (&str, &str),
+    recent: Option<Arc<dyn RecentDevices>>,
+) -> (Arc<dyn Store>, Arc<Responder>) {
     let store = rampart_store::open(None, dir).await.unwrap();
     let tenant = TenantId::default_tenant();
     for id in ["meter-1", "meter-2"] {
@@ -53,8 +63,8 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Responder>) {
     }
     let playbooks = dir.join("playbooks");
     std::fs::create_dir_all(&playbooks).unwrap();
-    std::fs::write(playbooks.join("ddos.toml"), PLAYBOOK).unwrap();
-    let responder = responder(store.clone(), dir).await;
+    std::fs::write(playbooks.join(file), playbook).unwrap();
+    let responder = responder_with(store.clone(), dir, recent).await;
     (store, responder)
 }
 
@@ -377,19 +387,12 @@ action = "registry_quarantine"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recent_description_is_used_and_the_store_otherwise() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = rampart_store::open(None, tmp.path()).await.unwrap();
-    let tenant = TenantId::default_tenant();
-    for id in ["meter-1", "meter-2"] {
-        let d: Device = serde_json::from_value(json!({
-            "tenant": tenant.as_str(), "id": id, "profile": "meter",
-        }))
-        .unwrap();
-        store.insert_device(&d).await.unwrap();
-    }
-    let playbooks = tmp.path().join("playbooks");
-    std::fs::create_dir_all(&playbooks).unwrap();
-    std::fs::write(playbooks.join("gw.toml"), GATEWAY_PLAYBOOK).unwrap();
-    let r = responder_with(store.clone(), tmp.path(), Some(Arc::new(Recent))).await;
+    let (store, r) = setup_with(
+        tmp.path(),
+        ("gw.toml", GATEWAY_PLAYBOOK),
+        Some(Arc::new(Recent)),
+    )
+    .await;
 
     // meter-2 is read from the store (profile meter): no playbook answers.
     r.finding(FindingInput {
