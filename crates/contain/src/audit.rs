@@ -146,6 +146,9 @@ pub struct AuditLog {
     head: Head,
     /// Bytes of the file the head covers.
     len: u64,
+    /// Tests: the next batch's write stops after this many bytes and fails.
+    #[cfg(test)]
+    fail_write_after: Option<usize>,
 }
 
 impl AuditLog {
@@ -177,6 +180,8 @@ impl AuditLog {
             file,
             head,
             len,
+            #[cfg(test)]
+            fail_write_after: None,
         })
     }
 
@@ -290,12 +295,43 @@ impl AuditLog {
             head = Head { seq, hash };
             heads.push(head.clone());
         }
-        self.file.write_all(text.as_bytes())?;
-        self.file.sync_data()?;
+        if let Err(e) = self.write_and_sync(text.as_bytes()) {
+            self.roll_back();
+            return Err(e.into());
+        }
         metrics::counter!(telemetry::AUDIT_APPENDS_TOTAL).increment(records.len() as u64);
         self.len += text.len() as u64;
         self.head = head;
         Ok(heads)
+    }
+}
+
+impl AuditLog {
+    fn write_and_sync(&mut self, text: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(cut) = self.fail_write_after.take() {
+            // A disk that fills up part way through the batch.
+            self.file.write_all(text.get(..cut).unwrap_or(text))?;
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        self.file.write_all(text)?;
+        self.file.sync_data()
+    }
+
+    /// After a failed write or sync, cuts off whatever part of the batch reached the file, so
+    /// the chain ends where its callers were last told it does: the batch is refused as a
+    /// whole, and the next append (by this or another process) does not find a torn line and
+    /// call the log damaged. The file lock is still held, so nobody read the cut part. If the
+    /// cut fails too, the torn tail stays and is reported as damage, as it should be.
+    fn roll_back(&mut self) {
+        count(telemetry::AUDIT_ROLLBACKS_TOTAL, &[]);
+        if let Err(e) = self
+            .file
+            .set_len(self.len)
+            .and_then(|()| self.file.sync_data())
+        {
+            tracing::error!(path = %self.path.display(), error = %e, "cannot cut a failed batch off the audit log");
+        }
     }
 }
 
@@ -478,6 +514,32 @@ mod tests {
         assert!(AuditLog::open(&path).is_ok());
         std::fs::write(&path, format!("{}\n", deleted.join("\n"))).unwrap();
         assert!(matches!(AuditLog::open(&path), Err(AuditError::Damaged(_))));
+    }
+
+    #[test]
+    fn a_batch_that_fails_part_way_is_cut_off_and_the_chain_goes_on() {
+        let (_dir, path, _lines) = write_log(3);
+        let mut a = AuditLog::open(&path).unwrap();
+        let mut b = AuditLog::open(&path).unwrap();
+        let records = [r#"{"action":"disconnect","n":1}"#; 3];
+        let mut expected = 3;
+        // Cut inside the first line, on its end, and inside a later line.
+        for cut in [1, 40, 190, 260, 400] {
+            let before = std::fs::metadata(&path).unwrap().len();
+            a.fail_write_after = Some(cut);
+            let err = a
+                .append_batch(&records, OffsetDateTime::now_utc())
+                .unwrap_err();
+            assert!(matches!(err, AuditError::Io(_)), "{err:?}");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), before, "cut {cut}");
+            assert_eq!(verify(&path).unwrap().seq, expected);
+            // Both the failed handle and another one go on appending to one chain.
+            a.append(&serde_json::json!({"after": cut})).unwrap();
+            b.append(&serde_json::json!({"other": cut})).unwrap();
+            expected += 2;
+            assert_eq!(verify(&path).unwrap(), *b.head());
+        }
+        assert_eq!(AuditLog::open(&path).unwrap().head().seq, expected);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub const SIEM_SENT_TOTAL: &str = "rampart_contain_siem_sent_total";
 pub const SIEM_ERRORS_TOTAL: &str = "rampart_contain_siem_errors_total";
 /// Audit log entries appended.
 pub const AUDIT_APPENDS_TOTAL: &str = "rampart_contain_audit_appends_total";
+/// Audit batches whose write or sync failed and that were cut off the file again.
+pub const AUDIT_ROLLBACKS_TOTAL: &str = "rampart_contain_audit_rollbacks_total";
 /// Audit log verifications that found tampering or damage.
 pub const AUDIT_VERIFY_FAILURES_TOTAL: &str = "rampart_contain_audit_verify_failures_total";
 
