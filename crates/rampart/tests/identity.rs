@@ -10,6 +10,7 @@
 
 #[path = "identity/peers.rs"]
 mod peers;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

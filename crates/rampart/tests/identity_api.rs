@@ -11,6 +11,7 @@
 #[allow(dead_code)]
 #[path = "identity/peers.rs"]
 mod peers;
+mod support;
 
 use std::path::Path;
 

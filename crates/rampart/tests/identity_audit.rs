@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
+use support::free_tcp;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 const TOKEN: &str = "identity-audit-test-token-0123456789";
@@ -49,14 +52,6 @@ fn rampart_ok(dir: &Path, args: &[&str]) -> String {
 
 fn luhn(base: &str) -> String {
     format!("{base}{}", rampart_core::luhn_check_digit(base).unwrap())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The CA, five registered devices, three certificates (one revoked) and a shared key.
@@ -374,7 +369,7 @@ fn serve_audits_presentations_and_a_playbook_acts_on_the_findings() {
             .unwrap();
         v["serial"].as_str().unwrap().to_owned()
     };
-    let est = free_port();
+    let est = free_tcp();
     std::fs::write(
         dir.join("rampart.toml"),
         format!(

@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 #[path = "identity/peers.rs"]
 mod peers;
+mod support;
 
 use std::io::Write;
 use std::process::Stdio;

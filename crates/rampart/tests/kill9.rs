@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is how a failure is reported.
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 
 use rampart_accounting::load::{LoadConfig, run};
 use rampart_store::SessionFilter;
+use support::{free_tcp, free_udp};
+
+mod support;
 
 const SECRET: &str = "kill9-secret";
-
-fn free_port() -> u16 {
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.local_addr().unwrap().port()
-}
 
 fn spawn(dir: &Path, http: SocketAddr, radius: SocketAddr) -> Child {
     let config = dir.join("rampart.toml");
@@ -62,8 +60,8 @@ fn spawn(dir: &Path, http: SocketAddr, radius: SocketAddr) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
-    let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let radius: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let http: SocketAddr = ([127, 0, 0, 1], free_tcp()).into();
+    let radius: SocketAddr = ([127, 0, 0, 1], free_udp()).into();
     let mut server = spawn(dir.path(), http, radius);
 
     let mut config = LoadConfig::new(radius, SECRET.as_bytes(), 1_000_000);

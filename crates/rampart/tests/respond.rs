@@ -14,9 +14,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::{Killed, dynsec_plugin, free_tcp, free_udp, have, set_mode, skip};
+
+/// The end-to-end test's name, for skip messages.
+const TEST: &str = "sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone";
 const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 const ACCT_SECRET: &str = "acct-secret-1";
 const DAE_SECRET: &str = "dae-secret-1";
@@ -24,61 +30,6 @@ const ADMIN_PW: &str = "admin-pw-1";
 const DEVICE_PW: &str = "device-pw-1";
 const TOKEN: &str = "respond-test-token-0123456789abcdef";
 const SYSTEM_DICT: &str = "/usr/share/freeradius";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn skip(why: &str) {
-    assert!(
-        std::env::var("RAMPART_REQUIRE_PEERS").as_deref() != Ok("1"),
-        "{why}, but RAMPART_REQUIRE_PEERS=1"
-    );
-    eprintln!("SKIPPED: {why}");
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn dynsec_plugin() -> Option<PathBuf> {
-    [
-        "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
-        "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
-        "/usr/lib/mosquitto_dynamic_security.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 /// FreeRADIUS as a NAS's DAS: ACKs a Disconnect-Request that carries Event-Timestamp and
 /// Message-Authenticator (and whose authenticators verify, or it would drop it).
@@ -374,12 +325,15 @@ fn sim_in_foreign_imei_is_disconnected_and_quarantined_then_undone() {
         "mosquitto_sub",
     ] {
         if !have(tool) {
-            skip(&format!("{tool} is not installed"));
+            skip(TEST, &format!("{tool} is not installed"));
             return;
         }
     }
     let Some(plugin) = dynsec_plugin() else {
-        skip("the mosquitto dynamic security plugin is not installed");
+        skip(
+            TEST,
+            "the mosquitto dynamic security plugin is not installed",
+        );
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

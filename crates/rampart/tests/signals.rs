@@ -9,10 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::free_udp;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 
@@ -124,14 +128,6 @@ fn analyze_reads_real_captures_and_writes_one_verdict_per_flow() {
     );
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn get(addr: &str, path: &str, token: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
@@ -149,7 +145,7 @@ fn get(addr: &str, path: &str, token: &str) -> serde_json::Value {
 fn live_findings_from_simulated_fleet_reach_the_api() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (radius, netflow) = (free_udp_port(), free_udp_port());
+    let (radius, netflow) = (free_udp(), free_udp());
     let token = "live-signals-test-token-0123456789abcdef";
     std::fs::write(
         dir.join("rampart.toml"),

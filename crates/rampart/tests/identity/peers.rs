@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -13,60 +12,11 @@ use std::time::{Duration, Instant};
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 pub(crate) const ADMIN_PW: &str = "dynsec-admin-pw-1";
 
-pub(crate) fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-pub(crate) fn skip(test: &str, what: &str) {
-    assert!(
-        std::env::var("RAMPART_REQUIRE_PEERS").as_deref() != Ok("1"),
-        "{test}: {what}, and RAMPART_REQUIRE_PEERS=1"
-    );
-    eprintln!("skipped: {test}: {what}");
-}
-
-pub(crate) fn require(test: &str, tools: &[&str]) -> bool {
-    for tool in tools {
-        if !have(tool) {
-            skip(test, &format!("{tool} is not installed"));
-            return false;
-        }
-    }
-    true
-}
-
-pub(crate) fn dynsec_plugin() -> Option<PathBuf> {
-    let known = [
-        "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
-        "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
-        "/usr/lib/mosquitto_dynamic_security.so",
-        "/usr/local/lib/mosquitto_dynamic_security.so",
-    ];
-    if let Some(p) = known.iter().map(PathBuf::from).find(|p| p.is_file()) {
-        return Some(p);
-    }
-    let out = Command::new("dpkg")
-        .args(["-L", "mosquitto"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.ends_with("mosquitto_dynamic_security.so"))
-        .map(PathBuf::from)
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Not every test file that includes these helpers uses all of them.
+#[allow(unused_imports)]
+pub(crate) use crate::support::free_tcp as free_port;
+#[allow(unused_imports)]
+pub(crate) use crate::support::{dynsec_plugin, have, mode, require, set_mode, skip};
 
 pub(crate) fn text(o: &Output) -> String {
     format!(
@@ -115,14 +65,6 @@ pub(crate) fn rampart_ok(dir: &Path, args: &[&str]) -> String {
     let o = rampart(dir, args);
     assert!(o.status.success(), "rampart {args:?} failed:\n{}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub(crate) fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-pub(crate) fn set_mode(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Certificates recorded in the CA's index, as `rampart ca show --json` reports them.
