@@ -104,9 +104,17 @@ export BENCH_SECRET=bench-secret DAE_SECRET=dae-bench-secret RAMPART_ADMIN_TOKEN
 "$BIN" devices import --config "$tmp/rampart.toml" "$tmp/fleet.csv" >/dev/null
 RAMPART_LOG=${SERVE_LOG:-warn} "$BIN" serve --config "$tmp/rampart.toml" --netflow-listen off 2> "$tmp/serve.log" >/dev/null &
 SERVE=$!
-tshark -q -i lo -f "udp port $RADIUS or udp port $DASP" -w "$tmp/cap.pcapng" 2>/dev/null &
+tshark -q -i lo -f "udp port $RADIUS or udp port $DASP" -w "$tmp/cap.pcapng" 2>"$tmp/tshark.err" &
 CAP=$!
-sleep 3
+# tshark says "Capturing on ..." once the capture runs; right after a build it can take longer
+# than a fixed pause, and packets sent before then were missing from the measurement.
+for _ in $(seq 1 300); do
+  grep -q "Capturing on" "$tmp/tshark.err" 2>/dev/null && break
+  kill -0 "$CAP" 2>/dev/null || { echo "tshark stopped: $(cat "$tmp/tshark.err")"; exit 1; }
+  sleep 0.1
+done
+grep -q "Capturing on" "$tmp/tshark.err" || { echo "tshark did not start capturing within 30 s"; exit 1; }
+sleep 0.5
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BIN" simulate --target 127.0.0.1 --devices "$N" --seed 5 --radius-port "$RADIUS" \
   --netflow-port 0 --duration "$SECS" --interim 5 \
