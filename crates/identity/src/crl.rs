@@ -40,17 +40,15 @@ pub fn publish(
     let mut pem = String::new();
     let mut ders = Vec::new();
     for issuing in ca.issuing() {
+        // Expired certificates fail validation anyway; RFC 5280 lets CRLs drop them.
         let revoked_certs = index
-            .revoked_by_issuer(&issuing.id)
+            .revocations_by_issuer(&issuing.id, now.unix_timestamp())
             .into_iter()
-            // Expired certificates fail validation anyway; RFC 5280 lets CRLs drop them.
-            .filter(|r| r.not_after > now.unix_timestamp())
             .filter_map(|r| {
-                let rev = r.revoked?;
                 Some(RevokedCertParams {
-                    serial_number: SerialNumber::from_slice(&r.serial.to_bytes()),
-                    revocation_time: OffsetDateTime::from_unix_timestamp(rev.at).ok()?,
-                    reason_code: Some(rev.reason.rcgen()),
+                    revocation_time: OffsetDateTime::from_unix_timestamp(r.revocation.at).ok()?,
+                    reason_code: Some(r.revocation.reason.rcgen()),
+                    serial_number: SerialNumber::from(r.serial),
                     invalidity_date: None,
                 })
             })

@@ -106,6 +106,15 @@ impl CertRecord {
     }
 }
 
+/// A CRL entry: a revoked certificate's serial and its revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSerial {
+    /// The serial number's octets (big-endian, as in the certificate).
+    pub serial: Vec<u8>,
+    /// When and why.
+    pub revocation: Revocation,
+}
+
 /// Outcome of a revocation request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeOutcome {
@@ -131,6 +140,21 @@ pub trait CertIndex: Send + Sync {
     fn by_spki(&self, spki_sha256: &str) -> Vec<CertRecord>;
     /// Revoked certificates signed by the issuing CA `issuer`.
     fn revoked_by_issuer(&self, issuer: &str) -> Vec<CertRecord>;
+    /// What a CRL lists for the issuing CA `issuer`: the serial (as bytes) and revocation of
+    /// each revoked certificate still valid after `valid_after` (Unix seconds), ordered by
+    /// serial. Copies only that, not whole records: a CRL may list millions.
+    fn revocations_by_issuer(&self, issuer: &str, valid_after: i64) -> Vec<RevokedSerial> {
+        self.revoked_by_issuer(issuer)
+            .into_iter()
+            .filter(|r| r.not_after > valid_after)
+            .filter_map(|r| {
+                Some(RevokedSerial {
+                    serial: r.serial.to_bytes(),
+                    revocation: r.revoked?,
+                })
+            })
+            .collect()
+    }
     /// Calls `f` on every record, in no particular order, without copying them: audits walk
     /// millions of records this way. Issuance and revocation wait while it runs, so `f` should
     /// only look (and must not call back into the index).
@@ -396,6 +420,27 @@ impl CertIndex for FileIndex {
         v
     }
 
+    fn revocations_by_issuer(&self, issuer: &str, valid_after: i64) -> Vec<RevokedSerial> {
+        let mut v: Vec<RevokedSerial> = {
+            let inner = self.lock();
+            inner
+                .mem
+                .certs
+                .values()
+                .filter(|r| r.issuer == issuer && r.not_after > valid_after)
+                .filter_map(|r| {
+                    Some(RevokedSerial {
+                        serial: r.serial.to_bytes(),
+                        revocation: r.revoked.clone()?,
+                    })
+                })
+                .collect()
+        };
+        // Byte order is the order of the lowercase hex serials `revoked_by_issuer` sorts by.
+        v.sort_unstable_by(|a, b| a.serial.cmp(&b.serial));
+        v
+    }
+
     fn for_each(&self, f: &mut dyn FnMut(&CertRecord)) {
         let inner = self.lock();
         for r in inner.mem.certs.values() {
@@ -429,6 +474,78 @@ mod tests {
             key: Some(KeyType::EcdsaP256),
             revoked: None,
         }
+    }
+
+    /// The index's own `revocations_by_issuer` lists what the trait's default (whole records,
+    /// sorted by hex serial) does, in the same order: serials of several lengths, expired,
+    /// unrevoked and other issuers' certificates left out.
+    #[test]
+    fn revocations_by_issuer_match_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = FileIndex::open(&dir.path().join("index.jsonl")).unwrap();
+        let mut records = Vec::new();
+        for i in 0..60u32 {
+            let mut r = rec(&format!("d{i}"));
+            r.serial = match i % 4 {
+                0 => Serial::from_bytes(&[0x0a, u8::try_from(i).unwrap()]),
+                1 => Serial::from_bytes(&[0x0a]),
+                _ => r.serial,
+            };
+            if i % 4 == 1 && i > 1 {
+                continue; // one one-byte serial is enough
+            }
+            r.not_after = if i % 5 == 0 { 10 } else { 1000 };
+            if i % 7 == 0 {
+                r.issuer = "issuing-2".into();
+            }
+            records.push(r);
+        }
+        idx.insert(&records).unwrap();
+        for (n, r) in records.iter().enumerate() {
+            if n % 3 != 2 {
+                let rev = Revocation {
+                    at: i64::try_from(n).unwrap(),
+                    reason: RevocationReason::KeyCompromise,
+                };
+                idx.revoke(&r.serial, rev).unwrap();
+            }
+        }
+        struct Default<'a>(&'a FileIndex);
+        impl CertIndex for Default<'_> {
+            fn insert(&self, r: &[CertRecord]) -> Result<(), IndexError> {
+                self.0.insert(r)
+            }
+            fn revoke(&self, s: &Serial, r: Revocation) -> Result<RevokeOutcome, IndexError> {
+                self.0.revoke(s, r)
+            }
+            fn get(&self, s: &Serial) -> Option<CertRecord> {
+                self.0.get(s)
+            }
+            fn by_subject(&self, t: &str, s: &str) -> Vec<CertRecord> {
+                self.0.by_subject(t, s)
+            }
+            fn by_spki(&self, s: &str) -> Vec<CertRecord> {
+                self.0.by_spki(s)
+            }
+            fn revoked_by_issuer(&self, i: &str) -> Vec<CertRecord> {
+                self.0.revoked_by_issuer(i)
+            }
+            fn for_each(&self, f: &mut dyn FnMut(&CertRecord)) {
+                self.0.for_each(f);
+            }
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+        }
+        for issuer in ["issuing-1", "issuing-2", "none"] {
+            let listed = idx.revocations_by_issuer(issuer, 100);
+            assert_eq!(listed, Default(&idx).revocations_by_issuer(issuer, 100));
+            assert!(listed.iter().all(|r| r.revocation.at % 3 != 2));
+        }
+        let listed = idx.revocations_by_issuer("issuing-1", 100);
+        assert!(listed.len() > 20, "{}", listed.len());
+        assert!(listed.iter().any(|r| r.serial == [0x0a]));
+        assert!(listed.windows(2).all(|w| w[0].serial < w[1].serial));
     }
 
     #[test]

@@ -68,7 +68,7 @@ mod token;
 pub use authority::{Authority, AuthorityConfig, Issued, Signed, default_threads, device_urn};
 pub use ca::{Ca, InitOptions, IssuingCa};
 pub use error::{CsrError, IdentityError, IndexError};
-pub use index::{CertIndex, CertRecord, FileIndex, RevocationReason, RevokeOutcome};
+pub use index::{CertIndex, CertRecord, FileIndex, RevocationReason, RevokeOutcome, RevokedSerial};
 pub use keys::{KeyAlgorithm, KeyProtection};
 pub use profile::{AllowedKey, KeyType, Profile, Usage};
 pub use secret::{EnrolmentToken, Passphrase};
