@@ -118,3 +118,50 @@ fn ipv4_mapped_addresses_are_home() {
     assert!(!h.contains("::ffff:8.8.8.8".parse().unwrap()));
     assert!(h.contains("fd00::1".parse().unwrap()));
 }
+
+/// Many registered devices and unregistered hosts: each is counted under its own key, found
+/// again by `device` and `host`, and listed once by `all`.
+#[test]
+fn counters_are_kept_per_device_and_per_host() {
+    let mut index = RegistryIndex::new();
+    let tenant: TenantId = "acme".parse().unwrap();
+    for i in 0..500u32 {
+        let dev: DeviceId = format!("meter-{i}").parse().unwrap();
+        let net = format!("{}/32", std::net::Ipv4Addr::from(0xcb00_7100 + i));
+        index.add_static(net.parse().unwrap(), &tenant, &dev);
+    }
+    let attributor = Attributor::new(
+        Arc::new(RwLock::new(SessionTable::new(16))),
+        Arc::new(RwLock::new(Arc::new(index))),
+    );
+    let o = Observer::new(
+        Some(attributor),
+        HomeNets::private(),
+        Arc::new(TrafficCounters::new(10_000)),
+    );
+    for round in 1..=3u64 {
+        for i in 0..500u32 {
+            let registered = std::net::Ipv4Addr::from(0xcb00_7100 + i).to_string();
+            o.flow(flow(&registered, "198.51.100.1", 100 * u64::from(i), 1));
+            let host = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            o.flow(flow(&host, "198.51.100.1", round, 1));
+        }
+    }
+    for i in [0u32, 7, 499] {
+        let dev: DeviceId = format!("meter-{i}").parse().unwrap();
+        let t = o.traffic().device(&tenant, &dev).unwrap();
+        assert_eq!((t.flows, t.bytes_out), (3, 300 * u64::from(i)));
+        let h = o
+            .traffic()
+            .host(std::net::Ipv4Addr::from(0x0a00_0000 + i).into())
+            .unwrap();
+        assert_eq!((h.flows, h.bytes_out), (3, 1 + 2 + 3));
+    }
+    let other: DeviceId = "meter-500".parse().unwrap();
+    assert!(o.traffic().device(&tenant, &other).is_none());
+    let all = o.traffic().all();
+    assert_eq!(all.len(), 1000);
+    assert_eq!(o.traffic().len(), 1000);
+    assert!(all.iter().any(|(k, _)| k == "acme/meter-7"));
+    assert!(all.iter().any(|(k, _)| k == "host:10.0.0.7"));
+}

@@ -4,8 +4,12 @@
 //! cap are counted as refused, existing ones keep counting).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
+
+use foldhash::fast::RandomState;
+use hashbrown::Equivalent;
 
 use rampart_bus::Subject;
 use rampart_core::{DeviceId, DeviceMetrics, FlowRecord, SignalSource, TenantId, Timestamp};
@@ -16,25 +20,76 @@ const SHARDS: usize = 16;
 /// Metric: subjects not counted because the table was full.
 pub const TRAFFIC_REFUSED_TOTAL: &str = "rampart_traffic_subjects_refused_total";
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     Device(TenantId, DeviceId),
     Host(IpAddr),
 }
 
-impl Key {
-    fn of(s: &Subject) -> Option<Self> {
+/// A [`Key`] borrowed from a subject: what each flow's look-up hashes and compares, so that
+/// counting a flow copies no names (only a subject seen for the first time is copied).
+#[derive(Debug, Clone, Copy)]
+enum KeyRef<'a> {
+    Device(&'a TenantId, &'a DeviceId),
+    Host(IpAddr),
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(s: &'a Subject) -> Option<Self> {
         match (&s.tenant, &s.device_id, s.host) {
-            (Some(t), Some(d), _) => Some(Self::Device(t.clone(), d.clone())),
+            (Some(t), Some(d), _) => Some(Self::Device(t, d)),
             (_, _, Some(h)) => Some(Self::Host(h)),
             _ => None,
         }
     }
 
-    fn shard(&self) -> usize {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(self);
-        usize::try_from(h % SHARDS as u64).unwrap_or(0)
+    fn to_key(self) -> Key {
+        match self {
+            Self::Device(t, d) => Key::Device(t.clone(), d.clone()),
+            Self::Host(h) => Key::Host(h),
+        }
+    }
+}
+
+impl Key {
+    fn borrowed(&self) -> KeyRef<'_> {
+        match self {
+            Self::Device(t, d) => KeyRef::Device(t, d),
+            Self::Host(h) => KeyRef::Host(*h),
+        }
+    }
+}
+
+/// One hash for both forms, so that a borrowed key finds its owned entry.
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Self::Device(t, d) => {
+                h.write_u8(0);
+                t.as_str().hash(h);
+                d.as_str().hash(h);
+            }
+            Self::Host(ip) => {
+                h.write_u8(1);
+                ip.hash(h);
+            }
+        }
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.borrowed().hash(h);
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        match (self, key) {
+            (Self::Device(t, d), Key::Device(kt, kd)) => *t == kt && *d == kd,
+            (Self::Host(a), Key::Host(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -72,10 +127,17 @@ impl TrafficSnapshot {
     }
 }
 
+/// foldhash with a per-process random seed: fast, and the host keys (addresses a flow names,
+/// possibly spoofed) cannot be chosen to collide.
+type Shard = hashbrown::HashMap<Key, TrafficSnapshot, RandomState>;
+
 /// The table.
 #[derive(Debug)]
 pub struct TrafficCounters {
-    shards: Vec<Mutex<HashMap<Key, TrafficSnapshot>>>,
+    shards: Vec<Mutex<Shard>>,
+    /// Picks the shard; seeded apart from the maps' own hashers so that the keys of one shard
+    /// do not all share the low bits their map indexes by.
+    spread: RandomState,
     per_shard_cap: usize,
 }
 
@@ -83,21 +145,32 @@ impl TrafficCounters {
     /// A table holding at most about `capacity` subjects.
     pub fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard::with_hasher(RandomState::default())))
+                .collect(),
+            spread: RandomState::default(),
             per_shard_cap: capacity.div_ceil(SHARDS).max(1),
         }
     }
 
+    fn shard(&self, key: KeyRef<'_>) -> Option<&Mutex<Shard>> {
+        let h = self.spread.hash_one(key);
+        self.shards
+            .get(usize::try_from(h % SHARDS as u64).unwrap_or(0))
+    }
+
     fn update(&self, subject: &Subject, f: impl FnOnce(&mut TrafficSnapshot)) {
-        let Some(key) = Key::of(subject) else { return };
-        let Some(shard) = self.shards.get(key.shard()) else {
+        let Some(key) = KeyRef::of(subject) else {
+            return;
+        };
+        let Some(shard) = self.shard(key) else {
             return;
         };
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = map.get_mut(&key) {
             f(entry);
         } else if map.len() < self.per_shard_cap {
-            f(map.entry(key).or_default());
+            f(map.entry(key.to_key()).or_default());
         } else {
             metrics::counter!(TRAFFIC_REFUSED_TOTAL).increment(1);
         }
@@ -134,18 +207,18 @@ impl TrafficCounters {
 
     /// A registered device's counters.
     pub fn device(&self, tenant: &TenantId, device_id: &DeviceId) -> Option<TrafficSnapshot> {
-        self.get(&Key::Device(tenant.clone(), device_id.clone()))
+        self.get(KeyRef::Device(tenant, device_id))
     }
 
     /// An unregistered host's counters.
     pub fn host(&self, ip: IpAddr) -> Option<TrafficSnapshot> {
-        self.get(&Key::Host(ip))
+        self.get(KeyRef::Host(ip))
     }
 
-    fn get(&self, key: &Key) -> Option<TrafficSnapshot> {
-        let shard = self.shards.get(key.shard())?;
+    fn get(&self, key: KeyRef<'_>) -> Option<TrafficSnapshot> {
+        let shard = self.shard(key)?;
         let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key).cloned()
+        map.get(&key).cloned()
     }
 
     /// Subjects counted.
