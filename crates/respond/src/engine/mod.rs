@@ -313,28 +313,25 @@ impl Responder {
 
     /// Announces every incident change to `sink` too (set before findings arrive).
     pub fn with_sink(self: Arc<Self>, sink: Arc<dyn IncidentSink>) -> Arc<Self> {
-        match Arc::try_unwrap(self) {
-            Ok(mut me) => {
-                me.sink = Some(sink);
-                Arc::new(me)
-            }
-            Err(shared) => {
-                tracing::warn!("incident sink not attached: the responder is already in use");
-                shared
-            }
-        }
+        self.configure("incident sink", |me| me.sink = Some(sink))
     }
 
     /// Takes devices from `recent` when it described them a moment ago, instead of reading
     /// the store before a run's first action (set before findings arrive).
     pub fn with_recent(self: Arc<Self>, recent: Arc<dyn RecentDevices>) -> Arc<Self> {
+        self.configure("recent devices", |me| me.recent = Some(recent))
+    }
+
+    /// Applies `set` while nothing else holds the responder yet; otherwise warns that `what`
+    /// was not attached and leaves it as it is.
+    fn configure(self: Arc<Self>, what: &str, set: impl FnOnce(&mut Self)) -> Arc<Self> {
         match Arc::try_unwrap(self) {
             Ok(mut me) => {
-                me.recent = Some(recent);
+                set(&mut me);
                 Arc::new(me)
             }
             Err(shared) => {
-                tracing::warn!("recent devices not attached: the responder is already in use");
+                tracing::warn!("{what} not attached: the responder is already in use");
                 shared
             }
         }
