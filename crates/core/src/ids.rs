@@ -12,6 +12,26 @@ use crate::{ValidationError, is_plausible_mcc, luhn_check_digit, luhn_valid};
 
 macro_rules! string_newtype {
     ($name:ident) => {
+        string_newtype!(@common $name);
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+    };
+    // Held as `Arc<str>`: ids copied into every observation, finding and counter key, where a
+    // clone must not allocate.
+    ($name:ident, shared) => {
+        string_newtype!(@common $name);
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0.to_string()
+            }
+        }
+    };
+    (@common $name:ident) => {
         impl $name {
             /// The canonical text form.
             pub fn as_str(&self) -> &str {
@@ -36,12 +56,6 @@ macro_rules! string_newtype {
             type Error = ValidationError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::parse(&s)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
             }
         }
     };

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,20 +40,20 @@ fn check_name(
 /// A tenant: an isolated fleet (one customer of an operator, or one business unit).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TenantId(String);
-string_newtype!(TenantId);
+pub struct TenantId(Arc<str>);
+string_newtype!(TenantId, shared);
 
 impl TenantId {
     /// The tenant used when none is named (single-tenant deployments).
     pub fn default_tenant() -> Self {
-        Self("default".to_owned())
+        Self("default".into())
     }
 
     /// Parses a tenant id: 1-64 of letters, digits, `-`, `_`, `.`.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         let s = s.trim();
         check_name("tenant", s, 64, b"")?;
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 
@@ -65,15 +66,15 @@ impl Default for TenantId {
 /// A device's identifier, unique within its tenant; goes into certificate subjects later.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct DeviceId(String);
-string_newtype!(DeviceId);
+pub struct DeviceId(Arc<str>);
+string_newtype!(DeviceId, shared);
 
 impl DeviceId {
     /// Parses a device id: 1-128 of letters, digits and `-_.:/=@`.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         let s = s.trim();
         check_name("device_id", s, 128, b":/=@")?;
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 

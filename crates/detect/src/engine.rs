@@ -321,6 +321,7 @@ impl Engine {
         let i = self.router.shard_of_observation(&obs);
         if let Some(s) = self.shards.get_mut(i) {
             s.process(obs, out);
+            s.take_updates(out);
         }
     }
 

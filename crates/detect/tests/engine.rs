@@ -144,6 +144,93 @@ fn out_of_order_within_lateness_gives_the_same_findings() {
 }
 
 #[test]
+fn updates_taken_per_batch_give_the_same_findings_with_fewer_events() {
+    let updates = |events: &[FindingEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, FindingEvent::Updated { .. }))
+            .count()
+    };
+    for obs in inputs() {
+        let mut per_observation = Vec::new();
+        let mut e = engine(1);
+        for o in obs.clone() {
+            e.process(o, &mut per_observation);
+        }
+        e.flush(&mut per_observation);
+
+        // What a live worker does: a batch of observations, then the findings they repeated.
+        let (_, mut shards) = engine(1).into_shards();
+        let shard = &mut shards[0];
+        let mut batched = Vec::new();
+        let mut batches = 0;
+        for chunk in obs.chunks(64) {
+            for o in chunk {
+                shard.process(o.clone(), &mut batched);
+            }
+            shard.take_updates(&mut batched);
+            batches += 1;
+        }
+        shard.flush(&mut batched);
+
+        // Same findings, same final counts and times (also of those cleared mid-batch).
+        assert_eq!(summarise(&batched), summarise(&per_observation));
+        let raised = batched
+            .iter()
+            .filter(|e| matches!(e, FindingEvent::Raised(_)))
+            .count();
+        assert!(updates(&batched) <= raised * (batches + 1));
+        assert!(
+            updates(&batched) < updates(&per_observation),
+            "{} batched vs {} per observation",
+            updates(&batched),
+            updates(&per_observation)
+        );
+    }
+}
+
+#[test]
+fn a_finding_cleared_in_the_batch_that_repeated_it_keeps_its_last_count() {
+    // The whole synthetic run is one batch (findings repeat in it), then a flow a day later
+    // from another host moves the watermark past every finding's clear time, still in the
+    // same batch: each pending update must go out before its finding's Cleared.
+    let mut obs = common::synthetic();
+    let last = obs.iter().map(|o| o.event_time().0).max().unwrap();
+    obs.push(common::flow(
+        "late",
+        last + 86_400_000,
+        "10.9.9.9",
+        "10.0.0.254",
+        53,
+        6,
+        rampart_core::ConnState::SF,
+        1,
+        1,
+    ));
+    let mut per_observation = Vec::new();
+    let mut e = engine(1);
+    for o in obs.clone() {
+        e.process(o, &mut per_observation);
+    }
+    let (_, mut shards) = engine(1).into_shards();
+    let shard = &mut shards[0];
+    let mut batched = Vec::new();
+    for o in obs {
+        shard.process(o, &mut batched);
+    }
+    shard.take_updates(&mut batched);
+    let cleared = |events: &[FindingEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, FindingEvent::Cleared { .. }))
+            .count()
+    };
+    assert!(cleared(&batched) > 0, "nothing was cleared: {batched:?}");
+    assert_eq!(cleared(&batched), cleared(&per_observation));
+    assert_eq!(summarise(&batched), summarise(&per_observation));
+}
+
+#[test]
 fn shard_count_does_not_change_findings() {
     let obs = common::synthetic();
     assert_eq!(run(obs.clone(), 1), run(obs, 4));

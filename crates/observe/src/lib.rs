@@ -20,13 +20,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+use metrics::Counter;
 use rampart_bus::{Attributed, Observation, Subject};
 use rampart_core::{
     AlertRecord, DeviceId, DeviceMetrics, DnsRecord, FlowRecord, NameRecord, TenantId, Timestamp,
 };
 use rampart_sessions::{Attribution, Attributor};
 
-pub use traffic::{TRAFFIC_REFUSED_TOTAL, TrafficCounters, TrafficSnapshot};
+pub use traffic::{SourceCounts, TRAFFIC_REFUSED_TOTAL, TrafficCounters, TrafficSnapshot};
 
 /// Metric: observations by kind and attribution result (`device`, `unknown_imsi`, `host`).
 pub const OBSERVATIONS_TOTAL: &str = "rampart_observations_total";
@@ -83,6 +84,52 @@ pub struct Observer {
     attributor: Option<Attributor>,
     home: Arc<HomeNets>,
     traffic: Arc<TrafficCounters>,
+    tally: Arc<Tally>,
+}
+
+/// The kinds of attributed record, in [`Tally`] order.
+const KINDS: [&str; 4] = ["flow", "dns", "name", "alert"];
+/// The attribution results, in [`Tally`] order.
+const RESULTS: [&str; 3] = ["device", "unknown_imsi", "host"];
+
+/// [`OBSERVATIONS_TOTAL`] handles registered once: the labelled `counter!` macro builds and
+/// hashes its key on every call, which cost more than the rest of attributing a flow.
+/// Handles taken before a recorder is installed count nowhere, so an observer is built after
+/// the recorder (as `rampart serve` does).
+#[derive(Debug)]
+struct Tally {
+    by_kind: [[Counter; RESULTS.len()]; KINDS.len()],
+    metrics: Counter,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            by_kind: KINDS.map(|kind| {
+                RESULTS.map(|result| {
+                    metrics::counter!(OBSERVATIONS_TOTAL, "kind" => kind, "result" => result)
+                })
+            }),
+            metrics: metrics::counter!(OBSERVATIONS_TOTAL, "kind" => "metrics", "result" => "device"),
+        }
+    }
+}
+
+/// How a record was attributed (an index into [`RESULTS`]).
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Device = 0,
+    UnknownImsi = 1,
+    Host = 2,
+}
+
+/// Which record is being attributed (an index into [`KINDS`]).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Flow = 0,
+    Dns = 1,
+    Name = 2,
+    Alert = 3,
 }
 
 /// One side's attribution.
@@ -104,6 +151,7 @@ impl Observer {
             attributor,
             home: Arc::new(home),
             traffic,
+            tally: Arc::new(Tally::new()),
         }
     }
 
@@ -123,32 +171,30 @@ impl Observer {
     }
 
     /// Chooses the subject between an originator and a responder address.
-    fn subject_of(
-        &self,
-        kind: &'static str,
-        src: IpAddr,
-        dst: IpAddr,
-        at: Timestamp,
-    ) -> (Subject, bool) {
+    fn subject_of(&self, kind: Kind, src: IpAddr, dst: IpAddr, at: Timestamp) -> (Subject, bool) {
         let (subject, responder, result) = match self.side(src, at) {
-            Side::Device(t, d) => (device(t, d, src), false, "device"),
-            Side::UnknownImsi => (host(src), false, "unknown_imsi"),
+            Side::Device(t, d) => (device(t, d, src), false, Outcome::Device),
+            Side::UnknownImsi => (host(src), false, Outcome::UnknownImsi),
             Side::Nothing => match self.side(dst, at) {
-                Side::Device(t, d) => (device(t, d, dst), true, "device"),
-                Side::UnknownImsi => (host(dst), true, "unknown_imsi"),
+                Side::Device(t, d) => (device(t, d, dst), true, Outcome::Device),
+                Side::UnknownImsi => (host(dst), true, Outcome::UnknownImsi),
                 Side::Nothing => {
                     let responder = !self.home.contains(src) && self.home.contains(dst);
-                    (host(if responder { dst } else { src }), responder, "host")
+                    (
+                        host(if responder { dst } else { src }),
+                        responder,
+                        Outcome::Host,
+                    )
                 }
             },
         };
-        metrics::counter!(OBSERVATIONS_TOTAL, "kind" => kind, "result" => result).increment(1);
+        self.tally.by_kind[kind as usize][result as usize].increment(1);
         (subject, responder)
     }
 
     /// A flow, attributed; its bytes and packets are added to the subject's counters.
     pub fn flow(&self, record: FlowRecord) -> Observation {
-        let (subject, responder) = self.subject_of("flow", record.src, record.dst, record.end);
+        let (subject, responder) = self.subject_of(Kind::Flow, record.src, record.dst, record.end);
         self.traffic.add_flow(&subject, &record, responder);
         Observation::Flow(Box::new(Attributed {
             record,
@@ -160,7 +206,7 @@ impl Observer {
     /// A DNS answer, attributed to the asking client.
     pub fn dns(&self, record: DnsRecord) -> Observation {
         let (subject, responder) =
-            self.subject_of("dns", record.client, record.server, record.time);
+            self.subject_of(Kind::Dns, record.client, record.server, record.time);
         Observation::Dns(Box::new(Attributed {
             record,
             subject,
@@ -171,7 +217,7 @@ impl Observer {
     /// A server name, attributed to the client.
     pub fn name(&self, record: NameRecord) -> Observation {
         let (subject, responder) =
-            self.subject_of("name", record.client, record.server, record.time);
+            self.subject_of(Kind::Name, record.client, record.server, record.time);
         Observation::Name(Box::new(Attributed {
             record,
             subject,
@@ -181,7 +227,8 @@ impl Observer {
 
     /// An alert, attributed to whichever side is the fleet's.
     pub fn alert(&self, record: AlertRecord) -> Observation {
-        let (subject, responder) = self.subject_of("alert", record.src, record.dst, record.time);
+        let (subject, responder) =
+            self.subject_of(Kind::Alert, record.src, record.dst, record.time);
         Observation::Alert(Box::new(Attributed {
             record,
             subject,
@@ -196,8 +243,7 @@ impl Observer {
         device_id: DeviceId,
         record: DeviceMetrics,
     ) -> Observation {
-        metrics::counter!(OBSERVATIONS_TOTAL, "kind" => "metrics", "result" => "device")
-            .increment(1);
+        self.tally.metrics.increment(1);
         let subject = Subject {
             tenant,
             device_id: Some(device_id),

@@ -98,6 +98,31 @@ fn unregistered_side_in_home_networks_is_the_host() {
 }
 
 #[test]
+fn flows_are_counted_per_source_and_shown_as_a_map() {
+    let o = observer();
+    for source in [
+        SignalSource::NetflowV9,
+        SignalSource::Ipfix,
+        SignalSource::NetflowV9,
+    ] {
+        let mut f = flow("203.0.113.7", "198.51.100.1", 1, 1);
+        f.source = source;
+        o.flow(f);
+    }
+    let c = o
+        .traffic()
+        .device(&"acme".parse().unwrap(), &"meter-1".parse().unwrap())
+        .unwrap();
+    assert_eq!(c.flows_by_source.get(SignalSource::NetflowV9), 2);
+    assert_eq!(c.flows_by_source.get(SignalSource::Ipfix), 1);
+    assert_eq!(c.flows_by_source.get(SignalSource::Pcap), 0);
+    assert_eq!(
+        serde_json::to_value(&c.flows_by_source).unwrap(),
+        serde_json::json!({"netflow_v9": 2, "ipfix": 1})
+    );
+}
+
+#[test]
 fn counters_are_capped() {
     let o = Observer::new(
         None,

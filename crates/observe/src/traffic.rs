@@ -3,7 +3,6 @@
 //! flood of spoofed source addresses cannot grow memory without bound (new subjects past the
 //! cap are counted as refused, existing ones keep counting).
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
@@ -117,7 +116,41 @@ pub struct TrafficSnapshot {
     /// Event time of the last observation.
     pub last_seen: Option<Timestamp>,
     /// Flows per source kind.
-    pub flows_by_source: HashMap<SignalSource, u64>,
+    pub flows_by_source: SourceCounts,
+}
+
+/// Flows per source kind: a few pairs in first-seen order, searched linearly (a subject has
+/// one or two sources, so this beats a hash map per subject in time and memory). Serialized
+/// as a map from source name to count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCounts(Vec<(SignalSource, u64)>);
+
+impl SourceCounts {
+    fn add(&mut self, source: SignalSource) {
+        match self.0.iter_mut().find(|(s, _)| *s == source) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((source, 1)),
+        }
+    }
+
+    /// The count of one source (0 when none was seen).
+    pub fn get(&self, source: SignalSource) -> u64 {
+        self.0
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Every source with its count, in first-seen order.
+    pub fn iter(&self) -> impl Iterator<Item = (SignalSource, u64)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl Serialize for SourceCounts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(s, n)| (s, n)))
+    }
 }
 
 impl TrafficSnapshot {
@@ -193,7 +226,7 @@ impl TrafficCounters {
             c.packets_out = c.packets_out.saturating_add(out_p);
             c.bytes_in = c.bytes_in.saturating_add(in_b);
             c.packets_in = c.packets_in.saturating_add(in_p);
-            *c.flows_by_source.entry(r.source).or_default() += 1;
+            c.flows_by_source.add(r.source);
             c.seen(r.start, r.end);
         });
     }

@@ -208,7 +208,7 @@ impl LiveView for Live {
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default();
-                    (name, *v)
+                    (name, v)
                 })
                 .collect(),
         })
@@ -286,6 +286,7 @@ fn worker(
                 break;
             }
         }
+        shard.take_updates(&mut out);
         if !out.is_empty() {
             deliver(&mut out, &live, respond.as_ref(), &gate);
         }

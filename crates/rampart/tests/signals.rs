@@ -129,6 +129,10 @@ fn analyze_reads_real_captures_and_writes_one_verdict_per_flow() {
 }
 
 fn get(addr: &str, path: &str, token: &str) -> serde_json::Value {
+    serde_json::from_str(&get_text(addr, path, token)).unwrap_or(serde_json::Value::Null)
+}
+
+fn get_text(addr: &str, path: &str, token: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
@@ -137,8 +141,18 @@ fn get(addr: &str, path: &str, token: &str) -> serde_json::Value {
     .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    raw.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
+}
+
+/// The value of the first sample of `name` whose labels include every one of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[test]
@@ -293,6 +307,18 @@ fn live_findings_from_simulated_fleet_reach_the_api() {
     assert!(
         traffic["flows_by_source"]["netflow_v9"].as_u64().unwrap() > 0,
         "{traffic}"
+    );
+    // The attribution counters count (their handles are taken once, after the recorder).
+    let metrics = get_text(&addr, "/metrics", token);
+    let flows = [r#"kind="flow""#, r#"result="device""#];
+    assert!(
+        sample(&metrics, "rampart_observations_total", &flows) > 10.0,
+        "{metrics}"
+    );
+    let via_session = [r#"result="session""#];
+    assert!(
+        sample(&metrics, "rampart_attribution_total", &via_session) > 10.0,
+        "{metrics}"
     );
     let _killed = server.kill();
     let _waited = server.wait();

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use ipnet::IpNet;
+use metrics::Counter;
 use rampart_core::{DeviceId, RadiusSession, TenantId, Timestamp};
 
 use crate::table::SessionTable;
@@ -54,11 +55,12 @@ pub struct SimEntry {
     pub device_id: Option<DeviceId>,
 }
 
-/// A static network's owner: interned tenant and device id.
+/// A static network's owner: interned tenant and device id (shared: handing it out is a
+/// reference-count increment, not a parse and copy per flow).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
     tenant: u32,
-    device: Box<str>,
+    device: DeviceId,
 }
 
 /// The registry's answer for a static address.
@@ -72,6 +74,10 @@ pub enum StaticMatch {
     Ambiguous,
 }
 
+/// foldhash: several times cheaper than SipHash on these integer keys, probed once or more per
+/// flow; seeded per process.
+type Fast = foldhash::fast::RandomState;
+
 /// IMSI → SIM and static address → device, compact enough for millions of devices: IMSIs are
 /// kept as integers, tenants interned, and static networks in one hash map per prefix length
 /// (IPv4 mapped into IPv6) probed from the longest length in use.
@@ -79,8 +85,8 @@ pub enum StaticMatch {
 pub struct RegistryIndex {
     tenants: Vec<TenantId>,
     tenant_ids: HashMap<TenantId, u32>,
-    imsis: HashMap<u64, (u32, Option<Box<str>>)>,
-    nets: HashMap<(u128, u8), Vec<Owner>>,
+    imsis: HashMap<u64, (u32, Option<DeviceId>), Fast>,
+    nets: HashMap<(u128, u8), Vec<Owner>, Fast>,
     lengths: BTreeSet<u8>,
 }
 
@@ -105,8 +111,7 @@ impl RegistryIndex {
     pub fn add_sim(&mut self, imsi: &str, tenant: &TenantId, device: Option<&DeviceId>) {
         let Some(key) = imsi_key(imsi) else { return };
         let t = self.tenant(tenant);
-        self.imsis
-            .insert(key, (t, device.map(|d| d.as_str().into())));
+        self.imsis.insert(key, (t, device.cloned()));
     }
 
     /// Adds a device's static address or network.
@@ -114,13 +119,10 @@ impl RegistryIndex {
         let (start, len) = v6_key(net);
         let t = self.tenant(tenant);
         let entry = self.nets.entry((start, len)).or_default();
-        if !entry
-            .iter()
-            .any(|o| o.tenant == t && *o.device == *device.as_str())
-        {
+        if !entry.iter().any(|o| o.tenant == t && o.device == *device) {
             entry.push(Owner {
                 tenant: t,
-                device: device.as_str().into(),
+                device: device.clone(),
             });
         }
         self.lengths.insert(len);
@@ -141,7 +143,7 @@ impl RegistryIndex {
         let (t, d) = self.imsis.get(&imsi_key(imsi)?)?;
         Some(SimEntry {
             tenant: self.tenants.get(*t as usize)?.clone(),
-            device_id: d.as_deref().and_then(|d| DeviceId::parse(d).ok()),
+            device_id: d.clone(),
         })
     }
 
@@ -155,11 +157,9 @@ impl RegistryIndex {
                 let [o] = owners.as_slice() else {
                     return StaticMatch::Ambiguous;
                 };
-                let tenant = self.tenants.get(o.tenant as usize).cloned();
-                let device = DeviceId::parse(&o.device).ok();
-                return match (tenant, device) {
-                    (Some(t), Some(d)) => StaticMatch::One(t, d),
-                    _ => StaticMatch::None,
+                return match self.tenants.get(o.tenant as usize) {
+                    Some(t) => StaticMatch::One(t.clone(), o.device.clone()),
+                    None => StaticMatch::None,
                 };
             }
         }
@@ -196,6 +196,32 @@ fn v6_key(net: IpNet) -> (u128, u8) {
 pub struct Attributor {
     sessions: Arc<RwLock<SessionTable>>,
     registry: Arc<RwLock<Arc<RegistryIndex>>>,
+    tally: Arc<Tally>,
+}
+
+/// [`ATTRIBUTION_TOTAL`] handles registered once (the labelled macro builds and hashes its key
+/// on every call; attribution runs once or twice per flow). Taken when the attributor is built,
+/// so it must be built after the metrics recorder is installed.
+#[derive(Debug)]
+struct Tally {
+    session: Counter,
+    static_ip: Counter,
+    unknown_imsi: Counter,
+    unattributed: Counter,
+    ambiguous: Counter,
+}
+
+impl Tally {
+    fn new() -> Self {
+        let c = |label: &'static str| metrics::counter!(ATTRIBUTION_TOTAL, "result" => label);
+        Self {
+            session: c("session"),
+            static_ip: c("static_ip"),
+            unknown_imsi: c("unknown_imsi"),
+            unattributed: c("unattributed"),
+            ambiguous: c("ambiguous"),
+        }
+    }
 }
 
 impl Attributor {
@@ -204,7 +230,11 @@ impl Attributor {
         sessions: Arc<RwLock<SessionTable>>,
         registry: Arc<RwLock<Arc<RegistryIndex>>>,
     ) -> Self {
-        Self { sessions, registry }
+        Self {
+            sessions,
+            registry,
+            tally: Arc::new(Tally::new()),
+        }
     }
 
     /// The live session of an IMSI (what containment sends Disconnect/CoA for).
@@ -235,17 +265,17 @@ impl Attributor {
     /// Who `ip` belonged to at event time `at`. A session counts only from its start on.
     pub fn attribute(&self, ip: IpAddr, at: Timestamp) -> Attribution {
         let result = self.resolve(ip, at);
-        let label = match &result {
+        let counter = match &result {
             Attribution::Device {
                 via: Via::Session, ..
-            } => "session",
+            } => &self.tally.session,
             Attribution::Device {
                 via: Via::StaticIp, ..
-            } => "static_ip",
-            Attribution::UnknownImsi(_) => "unknown_imsi",
-            Attribution::Unattributed => "unattributed",
+            } => &self.tally.static_ip,
+            Attribution::UnknownImsi(_) => &self.tally.unknown_imsi,
+            Attribution::Unattributed => &self.tally.unattributed,
         };
-        metrics::counter!(ATTRIBUTION_TOTAL, "result" => label).increment(1);
+        counter.increment(1);
         result
     }
 
@@ -279,7 +309,7 @@ impl Attributor {
             },
             StaticMatch::None => Attribution::Unattributed,
             StaticMatch::Ambiguous => {
-                metrics::counter!(ATTRIBUTION_TOTAL, "result" => "ambiguous").increment(1);
+                self.tally.ambiguous.increment(1);
                 Attribution::Unattributed
             }
         }

@@ -17,16 +17,11 @@ impl Shard {
     pub(super) fn on_flow(&mut self, a: &Attributed<FlowRecord>, out: &mut Vec<FindingEvent>) {
         let at = a.record.end.0;
         let mut trig = self.take_scratch();
-        self.flow_detectors(a, &mut trig, out);
+        self.flow_detectors(a, &mut trig);
         self.raise_scratch(&a.subject, at, trig, out);
     }
 
-    fn flow_detectors(
-        &mut self,
-        a: &Attributed<FlowRecord>,
-        trig: &mut Vec<Trigger>,
-        out: &mut Vec<FindingEvent>,
-    ) {
+    fn flow_detectors(&mut self, a: &Attributed<FlowRecord>, trig: &mut Vec<Trigger>) {
         let flow = &a.record;
         let at = flow.end.0;
         let Self {
@@ -38,6 +33,7 @@ impl Shard {
             findings,
             stats,
             policies,
+            updates,
             ..
         } = self;
         let key = KeyRef::of(&a.subject);
@@ -71,11 +67,7 @@ impl Shard {
                         bump(f, cfg.engine.max_evidence, at, 1, || {
                             Evidence::Flow(FlowEvidence::of(flow))
                         });
-                        out.push(FindingEvent::Updated {
-                            id: f.id.clone(),
-                            last_seen: f.last_seen,
-                            evidence_count: f.evidence_count,
-                        });
+                        updates.mark(alarm);
                     }
                 }
             }

@@ -37,6 +37,75 @@ pub(crate) struct Alarm {
     pub(crate) pattern: Option<Pattern>,
     pub(crate) rule: Option<Box<str>>,
     pub(crate) last_seen: i64,
+    /// The [`Updates`] round in which its finding was last marked changed (not saved).
+    #[serde(skip)]
+    pub(crate) marked: u64,
+}
+
+/// Findings changed by repeats since the last [`Shard::take_updates`]: one
+/// [`FindingEvent::Updated`] per finding per round, with its latest state, instead of one per
+/// repeating observation (a flooding device repeats its finding on every flow).
+#[derive(Debug)]
+pub(crate) struct Updates {
+    round: u64,
+    ids: Vec<Box<str>>,
+}
+
+impl Default for Updates {
+    fn default() -> Self {
+        // Alarms start (and are restored) with `marked` 0: unmarked in the first round.
+        Self {
+            round: 1,
+            ids: Vec::new(),
+        }
+    }
+}
+
+impl Updates {
+    /// Notes that the alarm's finding changed.
+    pub(crate) fn mark(&mut self, alarm: &mut Alarm) {
+        if alarm.marked != self.round {
+            alarm.marked = self.round;
+            self.ids.push(alarm.id.clone());
+        }
+    }
+
+    /// Before a finding leaves (cleared): its pending change goes out first, so the last
+    /// count and time are not lost.
+    pub(crate) fn flush_one(&self, alarm: &Alarm, f: &Finding, out: &mut Vec<FindingEvent>) {
+        if alarm.marked == self.round {
+            out.push(FindingEvent::Updated {
+                id: f.id.clone(),
+                last_seen: f.last_seen,
+                evidence_count: f.evidence_count,
+            });
+        }
+    }
+}
+
+/// Removes a cleared alarm's finding: its pending update, then [`FindingEvent::Cleared`]
+/// (into `out` when given).
+pub(crate) fn retire(
+    findings: &mut Map<Box<str>, Finding>,
+    stats: &mut ShardStats,
+    updates: &Updates,
+    alarm: &Alarm,
+    at: i64,
+    out: Option<&mut Vec<FindingEvent>>,
+) {
+    let Some(mut f) = findings.remove(&alarm.id) else {
+        return;
+    };
+    f.state = crate::finding::AlarmState::Cleared;
+    f.cleared_at = Some(Timestamp(at));
+    stats.cleared += 1;
+    if let Some(out) = out {
+        updates.flush_one(alarm, &f, out);
+        out.push(FindingEvent::Cleared {
+            id: f.id,
+            at: Timestamp(at),
+        });
+    }
 }
 
 /// Everything kept about one subject. At rest (no recent flow) it is the fixed part only.
@@ -87,6 +156,7 @@ pub struct Shard {
     pub(crate) policies: std::collections::BTreeMap<String, Vec<policy::Allow>>,
     /// Equipment → SIMs seen in it (hashes), for devices of this shard.
     pub(crate) imei_index: std::collections::BTreeMap<u64, Vec<u64>>,
+    pub(crate) updates: Updates,
     scratch: Vec<Trigger>,
 }
 
@@ -124,6 +194,7 @@ impl Shard {
             stats: ShardStats::default(),
             rules: rules::RuleState::default(),
             imei_index: Default::default(),
+            updates: Updates::default(),
             scratch: Vec::new(),
         }
     }
@@ -157,7 +228,8 @@ impl Shard {
 
     /// Takes one observation. It is held until the watermark passes its event time (so input
     /// out of order by less than the allowed lateness is detected as if in order); what it and
-    /// the observations it releases cause is appended to `out`.
+    /// the observations it releases cause is appended to `out`, except the updates of findings
+    /// they repeat: those wait for [`Shard::take_updates`], once per finding.
     pub fn process(&mut self, obs: Observation, out: &mut Vec<FindingEvent>) {
         self.stats.observations += 1;
         let at = obs.event_time().0;
@@ -181,6 +253,22 @@ impl Shard {
         self.max_seen = self.max_seen.max(t.0);
         let wm = self.watermark_ms();
         self.release(wm, out);
+        self.take_updates(out);
+    }
+
+    /// Appends one [`FindingEvent::Updated`] for each finding repeated since the last call,
+    /// with its current count and last-seen time. Call it before handing events on.
+    pub fn take_updates(&mut self, out: &mut Vec<FindingEvent>) {
+        for id in self.updates.ids.drain(..) {
+            if let Some(f) = self.findings.get(&id) {
+                out.push(FindingEvent::Updated {
+                    id: f.id.clone(),
+                    last_seen: f.last_seen,
+                    evidence_count: f.evidence_count,
+                });
+            }
+        }
+        self.updates.round += 1;
     }
 
     /// End of input: everything held is processed and swept at the last event time.
@@ -189,6 +277,7 @@ impl Shard {
         if self.max_seen != i64::MIN {
             self.sweep(self.max_seen, out);
         }
+        self.take_updates(out);
     }
 
     fn release(&mut self, upto: i64, out: &mut Vec<FindingEvent>) {
@@ -270,15 +359,8 @@ impl Shard {
                 if a.last_seen >= clear_before {
                     return true;
                 }
-                if let Some(mut f) = self.findings.remove(&a.id) {
-                    f.state = crate::finding::AlarmState::Cleared;
-                    f.cleared_at = Some(Timestamp(wm));
-                    self.stats.cleared += 1;
-                    out.push(FindingEvent::Cleared {
-                        id: f.id,
-                        at: Timestamp(wm),
-                    });
-                }
+                let (findings, stats) = (&mut self.findings, &mut self.stats);
+                retire(findings, stats, &self.updates, a, wm, Some(out));
                 false
             });
             usage::sweep(&self.cfg, key, dev, wm, &mut trig);

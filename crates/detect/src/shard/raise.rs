@@ -5,7 +5,7 @@
 use rampart_bus::Subject;
 use rampart_core::Timestamp;
 
-use super::{Alarm, KeyRef, Shard};
+use super::{Alarm, KeyRef, Shard, retire};
 use crate::finding::{AlarmState, Evidence, Finding, FindingEvent, FindingKind, Fnv, finding_id};
 use crate::net::Trigger;
 
@@ -45,25 +45,20 @@ impl Shard {
                             value: 1.0,
                         })
                     });
-                    out.push(FindingEvent::Updated {
-                        id: f.id.clone(),
-                        last_seen: f.last_seen,
-                        evidence_count: f.evidence_count,
-                    });
+                    self.updates.mark(alarm);
                 }
                 continue;
             }
             if dev.alarms.len() >= max_alarms {
                 let oldest = dev.alarms.remove(0);
-                if let Some(mut f) = self.findings.remove(&oldest.id) {
-                    f.state = AlarmState::Cleared;
-                    f.cleared_at = Some(Timestamp(at));
-                    self.stats.cleared += 1;
-                    out.push(FindingEvent::Cleared {
-                        id: f.id,
-                        at: Timestamp(at),
-                    });
-                }
+                retire(
+                    &mut self.findings,
+                    &mut self.stats,
+                    &self.updates,
+                    &oldest,
+                    at,
+                    Some(out),
+                );
             }
             let mut salt = Fnv::default();
             salt.write(format!("{:?}{:?}", t.pattern, t.rule).as_bytes());
@@ -94,6 +89,7 @@ impl Shard {
                 pattern: t.pattern,
                 rule: t.rule.map(String::into_boxed_str),
                 last_seen: at,
+                marked: 0,
             });
             self.stats.raised += 1;
             out.push(FindingEvent::Raised(Box::new(finding.clone())));
@@ -120,15 +116,14 @@ impl Shard {
             return;
         };
         let alarm = dev.alarms.remove(i);
-        if let Some(mut f) = self.findings.remove(&alarm.id) {
-            f.state = AlarmState::Cleared;
-            f.cleared_at = Some(Timestamp(at));
-            self.stats.cleared += 1;
-            out.push(FindingEvent::Cleared {
-                id: f.id,
-                at: Timestamp(at),
-            });
-        }
+        retire(
+            &mut self.findings,
+            &mut self.stats,
+            &self.updates,
+            &alarm,
+            at,
+            Some(out),
+        );
     }
 }
 

@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use rampart_core::Timestamp;
-
-use super::Shard;
-use crate::finding::{AlarmState, FindingEvent, FindingKind};
+use super::{Shard, retire};
+use crate::finding::{FindingEvent, FindingKind};
 use crate::rules::RuleConfig;
 
 impl Shard {
@@ -34,6 +32,7 @@ impl Shard {
             self.max_seen
         };
         self.clear_rule_alarms(&gone, at, Some(out));
+        self.take_updates(out);
     }
 
     /// Moves restored rule state saved under the rules `saved` to the running ones; alarms
@@ -60,17 +59,8 @@ impl Shard {
                 if a.kind != FindingKind::Rule || !gone(a.rule.as_deref()) {
                     return true;
                 }
-                if let Some(mut f) = self.findings.remove(&a.id) {
-                    f.state = AlarmState::Cleared;
-                    f.cleared_at = Some(Timestamp(at));
-                    self.stats.cleared += 1;
-                    if let Some(out) = out.as_deref_mut() {
-                        out.push(FindingEvent::Cleared {
-                            id: f.id,
-                            at: Timestamp(at),
-                        });
-                    }
-                }
+                let (findings, stats) = (&mut self.findings, &mut self.stats);
+                retire(findings, stats, &self.updates, a, at, out.as_deref_mut());
                 false
             });
         }
