@@ -93,7 +93,7 @@ const KINDS: [&str; 4] = ["flow", "dns", "name", "alert"];
 const RESULTS: [&str; 3] = ["device", "unknown_imsi", "host"];
 
 /// [`OBSERVATIONS_TOTAL`] handles registered once: the labelled `counter!` macro builds and
-/// hashes its key on every call, which cost more than the rest of attributing a flow.
+/// hashes its key on every call, a visible part of a flow's cost in `rampart serve`.
 /// Handles taken before a recorder is installed count nowhere, so an observer is built after
 /// the recorder (as `rampart serve` does).
 #[derive(Debug)]
