@@ -74,8 +74,8 @@ pub enum StaticMatch {
     Ambiguous,
 }
 
-/// foldhash: several times cheaper than SipHash on these integer keys, probed once or more per
-/// flow; seeded per process.
+/// foldhash: cheaper than SipHash on these integer keys, probed once or more per flow; seeded
+/// per process.
 type Fast = foldhash::fast::RandomState;
 
 /// IMSI → SIM and static address → device, compact enough for millions of devices: IMSIs are

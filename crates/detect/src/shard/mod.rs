@@ -74,12 +74,17 @@ impl Updates {
     /// count and time are not lost.
     pub(crate) fn flush_one(&self, alarm: &Alarm, f: &Finding, out: &mut Vec<FindingEvent>) {
         if alarm.marked == self.round {
-            out.push(FindingEvent::Updated {
-                id: f.id.clone(),
-                last_seen: f.last_seen,
-                evidence_count: f.evidence_count,
-            });
+            out.push(update_of(f));
         }
+    }
+}
+
+/// The update event carrying a finding's current count and last-seen time.
+fn update_of(f: &Finding) -> FindingEvent {
+    FindingEvent::Updated {
+        id: f.id.clone(),
+        last_seen: f.last_seen,
+        evidence_count: f.evidence_count,
     }
 }
 
@@ -261,11 +266,7 @@ impl Shard {
     pub fn take_updates(&mut self, out: &mut Vec<FindingEvent>) {
         for id in self.updates.ids.drain(..) {
             if let Some(f) = self.findings.get(&id) {
-                out.push(FindingEvent::Updated {
-                    id: f.id.clone(),
-                    last_seen: f.last_seen,
-                    evidence_count: f.evidence_count,
-                });
+                out.push(update_of(f));
             }
         }
         self.updates.round += 1;
