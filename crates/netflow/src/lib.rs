@@ -9,8 +9,8 @@
 //!   `0.0.0.0:4739`): per listen address a receive task, which copies every datagram waiting
 //!   in the socket into large batch buffers, and a decode thread with its own collector, fed
 //!   through a bounded queue ([`NetflowConfig::decode_queue_bytes`]); flows are handed over
-//!   in batches to a `tokio::sync::mpsc::Sender<Vec<FlowRecord>>` until a shutdown future
-//!   resolves.
+//!   in batches to a [`FlowSink`] on the decode thread (a `tokio::sync::mpsc::Sender` is
+//!   one) until a shutdown future resolves.
 //! - [`encode`]: builds v5, v9 and IPFIX packets from flows, for the fleet simulator and the
 //!   round-trip tests.
 //!
@@ -106,4 +106,4 @@ pub mod telemetry;
 
 pub use collector::{Collector, CollectorLimits, DecodeError, IngestReport, LimitsError};
 pub use fields::conn_state;
-pub use server::{BuildError, Built, NetflowConfig};
+pub use server::{BuildError, Built, FlowSink, NetflowConfig};

@@ -1,6 +1,6 @@
 //! The UDP listener: per listen address, a receive task and a decode thread with its own
 //! [`Collector`] (the parser state is not shareable, and exporters stick to one address),
-//! handing batches of flows to the caller's queue.
+//! handing batches of flows to the caller's [`FlowSink`] on that thread.
 //!
 //! # Why receiving and decoding are split
 //!
@@ -37,6 +37,9 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Longest a partial batch waits in the receiver for the busy decoder (which takes it as soon
 /// as it is idle anyway).
 const HOLD: Duration = Duration::from_millis(5);
+/// Emptied batches kept for reuse (16 MiB): enough for a steady rate, while the rest of a
+/// burst's batches are freed once decoded instead of staying allocated.
+const SPARE_BATCHES: usize = 64;
 /// How often the decoder forgets idle exporters and refreshes the pending-sets gauge.
 const MAINTENANCE: Duration = Duration::from_secs(30);
 
@@ -53,8 +56,10 @@ pub struct NetflowConfig {
     pub max_batch: usize,
     /// Most datagrams read per socket wakeup before the batch is queued to the decoder.
     pub max_datagrams_per_wakeup: usize,
-    /// Received datagrams waiting for the decoder, bytes (in batches of 256 KiB): absorbs
-    /// bursts and scheduling gaps beyond what the socket buffer holds.
+    /// Received datagrams waiting for the decoder, bytes (in batches of 256 KiB, allocated
+    /// as a burst needs them): absorbs bursts and scheduling gaps beyond what the socket
+    /// buffer holds. Raw datagrams are the compact form to queue: 128 MiB is about 2.7
+    /// million records, where the decoded flows would take several times that.
     pub decode_queue_bytes: usize,
     /// Exporters silent this long are forgotten, seconds.
     pub exporter_idle_secs: u64,
@@ -72,7 +77,7 @@ impl Default for NetflowConfig {
             recv_buffer_bytes: 8 * 1024 * 1024,
             max_batch: 4096,
             max_datagrams_per_wakeup: 1024,
-            decode_queue_bytes: 32 * 1024 * 1024,
+            decode_queue_bytes: 128 * 1024 * 1024,
             exporter_idle_secs: 3600,
             limits: CollectorLimits::default(),
         }
@@ -135,12 +140,13 @@ fn bind(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, BuildError> {
 }
 
 impl NetflowConfig {
-    /// Binds every listen address; the returned task receives, decodes and sends batches of
-    /// flows to `sink` until `shutdown` resolves. A full `sink` drops the batch (counted in
-    /// `netflow_records_dropped_total`) rather than stalling the socket.
-    pub fn build(
+    /// Binds every listen address; the returned task receives and decodes until `shutdown`
+    /// resolves, handing every batch of flows to a clone of `sink` on the listener's decode
+    /// thread. A full `sink` drops the batch (counted in `netflow_records_dropped_total`)
+    /// rather than stalling the socket.
+    pub fn build<S: FlowSink + Clone>(
         self,
-        sink: mpsc::Sender<Vec<FlowRecord>>,
+        sink: S,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Built, BuildError> {
         if self.listen.is_empty() {
@@ -158,7 +164,8 @@ impl NetflowConfig {
                 source,
             })?);
             let (queue_tx, queue_rx) = mpsc::channel(queue_batches);
-            let (spare_tx, spare_rx) = std::sync::mpsc::sync_channel(queue_batches);
+            let (spare_tx, spare_rx) =
+                std::sync::mpsc::sync_channel(queue_batches.min(SPARE_BATCHES));
             let idle = Arc::new(AtomicBool::new(true));
             receivers.push(Receiver {
                 socket,
@@ -363,19 +370,37 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// Where decoded flows go. Called on a listener's decode thread (one per listen address,
+/// each with its own clone), so a sink that does its work in place saves a thread hand-over
+/// per batch; it must not block for long, or the decode queue and then the socket fill.
+pub trait FlowSink: Send + 'static {
+    /// Takes one batch of flows, in the order their datagrams arrived.
+    fn flows(&mut self, batch: Vec<FlowRecord>);
+}
+
+/// A queue to another task: a full queue drops the batch, counted.
+impl FlowSink for mpsc::Sender<Vec<FlowRecord>> {
+    fn flows(&mut self, batch: Vec<FlowRecord>) {
+        let n = batch.len();
+        if self.try_send(batch).is_err() {
+            metrics::counter!(telemetry::RECORDS_DROPPED).increment(n as u64);
+        }
+    }
+}
+
 /// Decodes queued batches with its own collector and hands flows to the sink.
-struct Decoder {
+struct Decoder<S> {
     collector: Collector,
     queue: mpsc::Receiver<Batch>,
     spare: std::sync::mpsc::SyncSender<Batch>,
-    sink: mpsc::Sender<Vec<FlowRecord>>,
+    sink: S,
     max_batch: usize,
     idle: Duration,
     /// Set while waiting for a batch.
     waiting: Arc<AtomicBool>,
 }
 
-impl Decoder {
+impl<S: FlowSink> Decoder<S> {
     /// Runs until every receiver is gone and the queue is empty.
     fn run(mut self) {
         let mut flows: Vec<FlowRecord> = Vec::new();
@@ -422,14 +447,10 @@ impl Decoder {
         self.flush(&mut flows);
     }
 
-    fn flush(&self, flows: &mut Vec<FlowRecord>) {
+    fn flush(&mut self, flows: &mut Vec<FlowRecord>) {
         if flows.is_empty() {
             return;
         }
-        let full = std::mem::take(flows);
-        let n = full.len();
-        if self.sink.try_send(full).is_err() {
-            metrics::counter!(telemetry::RECORDS_DROPPED).increment(n as u64);
-        }
+        self.sink.flows(std::mem::take(flows));
     }
 }

@@ -11,16 +11,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use rampart_api::signals::{LiveView, TrafficView};
-use rampart_bus::{Bus, Observation};
-use rampart_core::{DeviceId, FlowRecord, TenantId};
+use rampart_bus::Bus;
+use rampart_core::{DeviceId, TenantId};
 use rampart_detect::{
-    ContextProvider, Engine, Finding, FindingEvent, NoIntel, Router, RuleConfig, Shard, ThreatIntel,
+    ContextProvider, Engine, Finding, FindingEvent, NoIntel, Router, Shard, ThreatIntel,
 };
 use rampart_observe::{HomeNets, Observer, TrafficCounters};
 use rampart_sessions::{Attributor, SessionTable};
@@ -33,13 +33,17 @@ use crate::detection::Detection;
 use crate::detection::suppress::Gate;
 use crate::settings::Settings;
 
+mod dispatch;
+
+pub(crate) use dispatch::WorkerMsg;
+use dispatch::{Dispatch, FlowsToDetection, QUEUE, Queued};
+
 /// Metric: observations detection never saw because its worker's queue was full.
-const DETECTION_DROPPED: &str = "rampart_detection_dropped_total";
+pub(crate) const DETECTION_DROPPED: &str = "rampart_detection_dropped_total";
 /// Metric: finding events incident response never saw because its queue was full.
 const RESPONSE_DROPPED: &str = "rampart_respond_dropped_total";
 /// Metric: findings raised live.
 const FINDINGS_RAISED: &str = "rampart_findings_raised_total";
-const QUEUE: usize = 65_536;
 
 /// What the API reads.
 pub(crate) struct Live {
@@ -239,49 +243,26 @@ impl LiveView for Live {
     }
 }
 
-/// What a detection worker takes from its queue.
-pub(crate) enum WorkerMsg {
-    /// An observation of one of its subjects.
-    Obs(Observation),
-    /// The rules to evaluate from now on.
-    Rules(Arc<RuleConfig>),
-}
-
-/// Routes observations to the detection workers.
-#[derive(Clone)]
-struct Dispatch {
-    router: Router,
-    workers: Vec<SyncSender<WorkerMsg>>,
-}
-
-impl Dispatch {
-    fn send(&self, obs: Observation) {
-        let i = self.router.shard_of_observation(&obs);
-        let Some(tx) = self.workers.get(i) else {
-            return;
-        };
-        match tx.try_send(WorkerMsg::Obs(obs)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                metrics::counter!(DETECTION_DROPPED).increment(1);
-            }
-        }
-    }
-}
-
 fn worker(
     mut shard: Shard,
     rx: Receiver<WorkerMsg>,
+    queued: Arc<[Queued]>,
+    index: usize,
     live: Arc<Live>,
     respond: Option<mpsc::Sender<FindingEvent>>,
     gate: Gate,
 ) -> Shard {
     let mut out = Vec::new();
+    let queued = move |n: usize| {
+        if let Some(q) = queued.get(index) {
+            q.taken(n);
+        }
+    };
     while let Ok(msg) = rx.recv() {
-        take(&mut shard, msg, &mut out);
+        queued(take(&mut shard, msg, &mut out));
         // Take what else is queued before touching the board's lock.
         while let Ok(more) = rx.try_recv() {
-            take(&mut shard, more, &mut out);
+            queued(take(&mut shard, more, &mut out));
             if out.len() > 256 {
                 break;
             }
@@ -295,10 +276,24 @@ fn worker(
     shard
 }
 
-fn take(shard: &mut Shard, msg: WorkerMsg, out: &mut Vec<FindingEvent>) {
+/// Processes one message; returns how many queued observations it held.
+fn take(shard: &mut Shard, msg: WorkerMsg, out: &mut Vec<FindingEvent>) -> usize {
     match msg {
-        WorkerMsg::Obs(obs) => shard.process(obs, out),
-        WorkerMsg::Rules(rules) => shard.set_rules(rules, out),
+        WorkerMsg::Obs(obs) => {
+            shard.process(obs, out);
+            1
+        }
+        WorkerMsg::Batch(batch) => {
+            let n = batch.len();
+            for obs in batch {
+                shard.process(obs, out);
+            }
+            n
+        }
+        WorkerMsg::Rules(rules) => {
+            shard.set_rules(rules, out);
+            0
+        }
     }
 }
 
@@ -561,6 +556,7 @@ pub(crate) async fn start(
         board.restore_marks(&marks_path(&snapshot));
     }
     let (router, shards) = engine.into_shards();
+    let queued: Arc<[Queued]> = shards.iter().map(|_| Queued::default()).collect();
     let mut senders = Vec::with_capacity(shards.len());
     let mut worker_threads = Vec::with_capacity(shards.len());
     for (i, shard) in shards.into_iter().enumerate() {
@@ -568,10 +564,11 @@ pub(crate) async fn start(
         let live = live.clone();
         let respond = respond.clone();
         let gate = detection.gate(context.clone());
+        let q = queued.clone();
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn(move || worker(shard, rx, live, respond, gate))
+                .spawn(move || worker(shard, rx, q, i, live, respond, gate))
                 .context("starting a detection worker")?,
         );
         senders.push(tx);
@@ -580,6 +577,7 @@ pub(crate) async fn start(
     let dispatch = Dispatch {
         router,
         workers: senders,
+        queued,
     };
     let mut tasks = tasks_pre;
 
@@ -604,20 +602,14 @@ pub(crate) async fn start(
 
     // NetFlow / IPFIX.
     if let Some((netflow, explicit)) = netflow_config(config.netflow.as_ref(), netflow_flag)? {
-        let (tx, mut rx) = mpsc::channel::<Vec<FlowRecord>>(1024);
-        match netflow.build(tx, stopped(stop.clone())) {
+        let sink = FlowsToDetection {
+            observer: observer.clone(),
+            dispatch: dispatch.clone(),
+        };
+        match netflow.build(sink, stopped(stop.clone())) {
             Ok(built) => {
                 tracing::info!(addrs = ?built.local_addrs, "netflow/ipfix collector listening");
                 tasks.push(tokio::spawn(built.task));
-                let d = dispatch.clone();
-                let o = observer.clone();
-                tasks.push(tokio::spawn(async move {
-                    while let Some(batch) = rx.recv().await {
-                        for flow in batch {
-                            d.send(o.flow(flow));
-                        }
-                    }
-                }));
             }
             Err(e) if !explicit => tracing::warn!(error = %e, "netflow collector not started"),
             Err(e) => return Err(e).context("starting the netflow collector"),
