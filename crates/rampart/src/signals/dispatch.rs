@@ -36,7 +36,7 @@ pub(super) struct Dispatch {
     pub(super) workers: Vec<SyncSender<WorkerMsg>>,
     /// Per worker, the observations sent and not yet taken: the bound on its queue, whether
     /// they came one by one or in batches.
-    pub(super) queued: Arc<[Queued]>,
+    pub(super) queued: Vec<Arc<Queued>>,
 }
 
 /// A worker's queued observations, on a cache line of its own (two threads write it).
@@ -159,7 +159,7 @@ mod tests {
         let d = Dispatch {
             router: Router::new(workers),
             workers: txs,
-            queued: (0..workers).map(|_| Queued::default()).collect(),
+            queued: (0..workers).map(|_| Arc::default()).collect(),
         };
         (d, rxs)
     }

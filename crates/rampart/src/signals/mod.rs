@@ -246,23 +246,17 @@ impl LiveView for Live {
 fn worker(
     mut shard: Shard,
     rx: Receiver<WorkerMsg>,
-    queued: Arc<[Queued]>,
-    index: usize,
+    queued: Arc<Queued>,
     live: Arc<Live>,
     respond: Option<mpsc::Sender<FindingEvent>>,
     gate: Gate,
 ) -> Shard {
     let mut out = Vec::new();
-    let queued = move |n: usize| {
-        if let Some(q) = queued.get(index) {
-            q.taken(n);
-        }
-    };
     while let Ok(msg) = rx.recv() {
-        queued(take(&mut shard, msg, &mut out));
+        queued.taken(take(&mut shard, msg, &mut out));
         // Take what else is queued before touching the board's lock.
         while let Ok(more) = rx.try_recv() {
-            queued(take(&mut shard, more, &mut out));
+            queued.taken(take(&mut shard, more, &mut out));
             if out.len() > 256 {
                 break;
             }
@@ -556,7 +550,7 @@ pub(crate) async fn start(
         board.restore_marks(&marks_path(&snapshot));
     }
     let (router, shards) = engine.into_shards();
-    let queued: Arc<[Queued]> = shards.iter().map(|_| Queued::default()).collect();
+    let mut queued = Vec::with_capacity(shards.len());
     let mut senders = Vec::with_capacity(shards.len());
     let mut worker_threads = Vec::with_capacity(shards.len());
     for (i, shard) in shards.into_iter().enumerate() {
@@ -564,11 +558,12 @@ pub(crate) async fn start(
         let live = live.clone();
         let respond = respond.clone();
         let gate = detection.gate(context.clone());
-        let q = queued.clone();
+        let q = Arc::<Queued>::default();
+        queued.push(q.clone());
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn(move || worker(shard, rx, q, i, live, respond, gate))
+                .spawn(move || worker(shard, rx, q, live, respond, gate))
                 .context("starting a detection worker")?,
         );
         senders.push(tx);
